@@ -1,0 +1,25 @@
+"""What every command-line entry point shares: flag parsing and one-line errors (exit code 2)."""
+
+import sys
+
+from absl import app, flags
+
+USAGE_EXIT_CODE = 2
+
+
+def fail(message):
+    """Prints `error: <message>` as one line on stderr and exits with code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT_CODE)
+
+
+def _parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        fail(str(e))
+
+
+def run(main):
+    """Runs `main(argv)` under absl with flag errors reported as one line, exit code 2."""
+    app.run(main, flags_parser=_parse_flags)

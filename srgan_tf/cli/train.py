@@ -1,0 +1,81 @@
+"""`python train.py`: train stage init (SRResNet on MSE) or stage gan (SRGAN)."""
+
+from absl import flags, logging
+
+from srgan_tf.cli import common
+from srgan_tf.config import PRESETS, STAGES, Recipe, TrainConfig
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the training flags (all optional except --stage and --checkpoint_dir)."""
+    flags.DEFINE_enum("stage", None, list(STAGES), "init: generator on MSE; gan: adversarial.")
+    flags.DEFINE_string("checkpoint_dir", None, "Run directory; stages live in RUN/init and RUN/gan.")
+    flags.DEFINE_string("hr_dir", None, "Folder of HR training images (searched recursively).")
+    flags.DEFINE_string("tfds", None, "tensorflow-datasets DIV2K config, e.g. div2k/bicubic_x4.")
+    flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir (default ~/tensorflow_datasets).")
+    flags.DEFINE_string("preset", "tensorlayer", f"Recipe: {' or '.join(PRESETS)}.")
+    flags.DEFINE_integer("steps", None, "Total steps of the stage (overrides --epochs).")
+    flags.DEFINE_integer("epochs", None, "Total epochs of the stage (default: init 100, gan 2000).")
+    flags.DEFINE_integer("batch_size", None, "Global batch size (recipe: 16).")
+    flags.DEFINE_integer("crop_size", None, "HR crop side, a multiple of 4 (tensorlayer 384, paper 96).")
+    flags.DEFINE_float("learning_rate", None, "Adam learning rate (recipe: 1e-4).")
+    flags.DEFINE_integer("decay_every", None, "gan stage: epochs between lr x0.1 decays (recipe: 1000).")
+    flags.DEFINE_string("vgg_weights", "imagenet",
+                        "VGG19 weights: imagenet, none (random: tests only) or a local .h5 file.")
+    flags.DEFINE_integer("seed", 0, "Seed of weights init and of the data stream.")
+    flags.DEFINE_bool("augment", True, "Random horizontal flips and 90-degree rotations.")
+    flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM.")
+    flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
+    flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")
+    # --log_dir (TensorBoard logs, default RUN/logs/<stage>) is absl.logging's own flag, reused.
+    flags.DEFINE_integer("save_every", 500, "Steps between checkpoints.")
+    flags.DEFINE_integer("summary_every", 50, "Steps between TensorBoard scalars.")
+    flags.DEFINE_integer("image_every", 500, "Steps between TensorBoard image summaries.")
+    flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept per stage.")
+    flags.mark_flags_as_required(["stage", "checkpoint_dir"])
+
+
+def config_from_flags():
+    """Builds the TrainConfig of the parsed flags (raises ValueError on a bad value)."""
+    recipe = Recipe.from_preset(FLAGS.preset, batch_size=FLAGS.batch_size,
+                                crop_size=FLAGS.crop_size, learning_rate=FLAGS.learning_rate,
+                                decay_every=FLAGS.decay_every)
+    return TrainConfig(
+        stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,
+        tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, recipe=recipe, steps=FLAGS.steps,
+        epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment, cache=FLAGS.cache,
+        vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
+        summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
+        max_to_keep=FLAGS.max_to_keep, from_scratch=FLAGS.from_scratch,
+        deterministic=FLAGS.deterministic)
+
+
+def main(argv):
+    if len(argv) > 1:
+        common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        config = config_from_flags().validate()
+    except (ValueError, FileNotFoundError) as e:
+        common.fail(str(e))
+    # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
+    import keras  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from srgan_tf import trainer  # pylint: disable=import-outside-toplevel
+
+    keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    logging.info("config:\n%s", config.to_json())
+    try:
+        trainer.Trainer(config).train()
+    except (ValueError, FileNotFoundError) as e:
+        common.fail(str(e))
+
+
+def run():
+    """Console-script entry point."""
+    define_flags()
+    common.run(main)

@@ -1,0 +1,73 @@
+"""Loading a trained generator from a training run directory or a `.keras` file."""
+
+import json
+import os
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from srgan_tf.config import STAGES, Recipe
+from srgan_tf.models import Generator
+
+CONFIG_FILE = "config.json"
+
+
+def build_generator(recipe):
+    """Returns an unbuilt Generator with the architecture of `recipe` (a config.Recipe)."""
+    return Generator(preset=recipe.preset, num_feat=recipe.num_feat, num_block=recipe.num_block,
+                     upsample_feat=recipe.upsample_feat, init_stddev=recipe.init_stddev,
+                     bn_momentum=recipe.bn_momentum, bn_epsilon=recipe.bn_epsilon)
+
+
+def read_recipe(stage_dir):
+    """Returns the config.Recipe saved in `stage_dir`/config.json by the trainer."""
+    path = os.path.join(stage_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {stage_dir} a srgan_tf training stage?")
+    with open(path, encoding="utf-8") as f:
+        return Recipe(**json.load(f)["recipe"])
+
+
+def latest_stage(run_dir):
+    """Returns (stage, stage_dir) of the most advanced stage with a checkpoint in `run_dir`."""
+    for stage in reversed(STAGES):
+        stage_dir = os.path.join(run_dir, stage)
+        if tf.train.latest_checkpoint(stage_dir):
+            return stage, stage_dir
+    raise FileNotFoundError(f"no checkpoint under {run_dir}/init or {run_dir}/gan")
+
+
+def restore_generator(stage_dir):
+    """Builds the generator of a training stage and restores its latest checkpoint.
+
+    Returns:
+      (Generator, step) with weights of the latest checkpoint in `stage_dir`.
+    """
+    path = tf.train.latest_checkpoint(stage_dir)
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint in {stage_dir}")
+    generator = build_generator(read_recipe(stage_dir))
+    generator(tf.zeros([1, 8, 8, 3]))
+    step = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(generator=generator, step=step).restore(path).expect_partial()
+    logging.info("restored generator of step %d from %s", int(step.numpy()), path)
+    return generator, int(step.numpy())
+
+
+def load_generator(source):
+    """Loads a generator from a `.keras` file or from a training run directory (latest stage).
+
+    Args:
+      source: path of a `generator.keras` file, or of a run directory (`--checkpoint_dir`).
+    Returns:
+      a keras.Model mapping float32 [B, H, W, 3] in [-1, 1] to [B, 4H, 4W, 3] in [-1, 1].
+    """
+    if os.path.isfile(source):
+        if not source.endswith(".keras"):
+            raise ValueError(f"{source} is not a .keras file")
+        return keras.models.load_model(source, compile=False)
+    if not os.path.isdir(source):
+        raise FileNotFoundError(f"{source} is neither a .keras file nor a run directory")
+    _, stage_dir = latest_stage(source)
+    return restore_generator(stage_dir)[0]

@@ -1,0 +1,285 @@
+"""Training: stage `init` (generator on MSE) and stage `gan` (generator + discriminator + VGG).
+
+One `tf.train.Checkpoint` per stage holds the models, optimizers and the step counter; the data
+position follows from the step (see `data.TrainingData`). Constructing a `Trainer` restores the
+latest checkpoint of its stage, so rerunning the same command resumes the run.
+"""
+
+import json
+import os
+import time
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from srgan_tf import data as data_lib
+from srgan_tf import imaging, losses
+from srgan_tf.features import VGGFeatures
+from srgan_tf.loading import CONFIG_FILE, build_generator
+from srgan_tf.models import Discriminator
+
+GENERATOR_FILE = "generator.keras"
+SAMPLE_FILE = "sample_x4.png"
+
+
+class StageComplete(Exception):
+    """Raised internally when a stage has nothing left to do."""
+
+
+def prepare_data(config):
+    """Finds the usable training images of `config` and builds the stream.
+
+    Returns:
+      data.TrainingData.
+    Raises:
+      ValueError: when no image is usable.
+    """
+    hr_dir = config.hr_dir
+    if config.tfds is not None:
+        hr_dir = data_lib.materialize_tfds(config.tfds, config.tfds_data_dir)
+    paths = data_lib.list_images(hr_dir)
+    files, skipped = data_lib.scan_images(paths, config.recipe.crop_size)
+    if not files:
+        raise ValueError(f"no usable training images in {hr_dir} ({len(paths)} image files found, "
+                         f"{len(skipped)} unreadable or smaller than --crop_size "
+                         f"{config.recipe.crop_size})")
+    logging.info("training on %d images from %s", len(files), hr_dir)
+    return data_lib.TrainingData(files, config.recipe.crop_size, config.recipe.batch_size,
+                                 seed=config.seed, augment=config.augment, cache=config.cache)
+
+
+def build_discriminator(recipe):
+    """Returns an unbuilt Discriminator with the architecture of `recipe`."""
+    return Discriminator(preset=recipe.preset, disc_feat=recipe.disc_feat,
+                         init_stddev=recipe.init_stddev, bn_momentum=recipe.bn_momentum,
+                         bn_epsilon=recipe.bn_epsilon, leaky_slope=recipe.leaky_slope)
+
+
+def _adam(recipe, schedule):
+    return keras.optimizers.Adam(learning_rate=schedule, beta_1=recipe.beta_1)
+
+
+class Trainer:
+    """Trains one stage of SRGAN as described by a config.TrainConfig.
+
+    Args:
+      config: a validated config.TrainConfig.
+      data: a data.TrainingData (default: built from the config's --hr_dir / --tfds).
+      strategy: a tf.distribute.Strategy (default: the current one, i.e. one device).
+      vgg: a prebuilt VGG19 keras model for the gan stage (default: loaded from config.vgg_weights).
+    """
+
+    def __init__(self, config, data=None, strategy=None, vgg=None):
+        self.config, self.recipe = config, config.recipe
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.data = data or prepare_data(config)
+        self.steps_per_epoch = self.data.steps_per_epoch
+        self.total_steps = config.total_steps(self.steps_per_epoch)
+        self.is_gan = config.stage == "gan"
+        recipe = self.recipe
+        lr_side = recipe.crop_size // 4
+
+        init_checkpoint = None
+        if self.is_gan:
+            init_checkpoint = tf.train.latest_checkpoint(os.path.join(config.checkpoint_dir, "init"))
+            if init_checkpoint is None and not config.from_scratch \
+                    and tf.train.latest_checkpoint(config.stage_dir) is None:
+                raise FileNotFoundError(
+                    f"--stage gan needs init weights, but {config.checkpoint_dir}/init has no "
+                    "checkpoint: run --stage init first, or pass --from_scratch")
+
+        with self.strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            self.generator = build_generator(recipe)
+            self.generator(tf.zeros([1, lr_side, lr_side, 3]))
+            decay_steps = max(1, recipe.decay_every * self.steps_per_epoch)
+            self.g_optimizer = _adam(recipe, self._schedule(decay_steps))
+            self.g_optimizer.build(self.generator.trainable_variables)
+            items = dict(step=self.step, generator=self.generator, g_optimizer=self.g_optimizer)
+            if self.is_gan:
+                self.discriminator = build_discriminator(recipe)
+                self.discriminator(tf.zeros([1, recipe.crop_size, recipe.crop_size, 3]))
+                self.d_optimizer = _adam(recipe, self._schedule(decay_steps))
+                self.d_optimizer.build(self.discriminator.trainable_variables)
+                self.vgg = VGGFeatures(recipe.vgg_layer, recipe.vgg_input_size,
+                                       weights=config.vgg_weights, vgg=vgg)
+                items.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
+        self.checkpoint = tf.train.Checkpoint(**items)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, config.stage_dir,
+                                                  max_to_keep=config.max_to_keep)
+        self._restore(init_checkpoint)
+        self._step_fn = None
+
+    def _schedule(self, decay_steps):
+        """Learning rate: constant in stage init; x decay_rate every decay_every epochs in gan."""
+        recipe = self.recipe
+        if not self.is_gan:
+            return recipe.learning_rate
+        return keras.optimizers.schedules.ExponentialDecay(
+            recipe.learning_rate, decay_steps, recipe.decay_rate, staircase=True)
+
+    def _restore(self, init_checkpoint):
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            logging.info("resumed %s stage at step %d from %s", self.config.stage,
+                         int(self.step.numpy()), latest)
+        elif init_checkpoint:
+            tf.train.Checkpoint(generator=self.generator).restore(init_checkpoint).expect_partial()
+            logging.info("gan stage starts from the init generator %s", init_checkpoint)
+        elif self.is_gan:
+            logging.warning("gan stage starts from a randomly initialised generator (--from_scratch)")
+
+    # ---------------------------------------------------------------- steps
+
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.recipe.batch_size)
+
+    def _init_replica_step(self, lr, hr):
+        with tf.GradientTape() as tape:
+            sr = self.generator(lr, training=True)
+            mse = self._average(losses.pixel_loss(hr, sr))
+        grads = tape.gradient(mse, self.generator.trainable_variables)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        return {"mse": mse}
+
+    def _gan_replica_step(self, lr, hr):
+        recipe = self.recipe
+        hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            sr = self.generator(lr, training=True)
+            real_logits = self.discriminator(hr, training=True)
+            fake_logits = self.discriminator(sr, training=True)
+            d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
+            mse = self._average(losses.pixel_loss(hr, sr))
+            vgg = self._average(losses.perceptual_loss(hr_features, self.vgg(sr),
+                                                       recipe.feature_scale))
+            adv = self._average(losses.generator_adversarial_loss(fake_logits))
+            g_loss = (recipe.pixel_weight * mse + recipe.perceptual_weight * vgg
+                      + recipe.adversarial_weight * adv)
+        # Both updates come from the same forward pass (as in the TensorLayer recipe). The generator
+        # update reads the discriminator's gradient through D(sr) but only changes G's weights.
+        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
+        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
+        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        batch = tf.cast(tf.shape(real_logits)[0], tf.float32) * self.strategy.num_replicas_in_sync
+        return {"g_loss": g_loss, "d_loss": d_loss, "mse": mse, "vgg": vgg, "adv": adv,
+                "d_real": tf.reduce_sum(tf.sigmoid(tf.cast(real_logits, tf.float32))) / batch,
+                "d_fake": tf.reduce_sum(tf.sigmoid(tf.cast(fake_logits, tf.float32))) / batch}
+
+    def step_function(self):
+        """Returns the compiled train step: (lr, hr) distributed batch -> dict of scalar tensors."""
+        if self._step_fn is None:
+            replica_step = self._gan_replica_step if self.is_gan else self._init_replica_step
+            strategy = self.strategy
+
+            def train_step(lr, hr):
+                per_replica = strategy.run(replica_step, args=(lr, hr))
+                return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                        for k, v in per_replica.items()}
+
+            self._step_fn = tf.function(train_step, reduce_retracing=True)
+            if self.is_gan:
+                self.gan_step = self._step_fn
+            else:
+                self.init_step = self._step_fn
+        return self._step_fn
+
+    # ---------------------------------------------------------------- loop
+
+    def learning_rate(self):
+        """Returns the generator's current learning rate as a float."""
+        lr = self.g_optimizer.learning_rate
+        return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+
+    def _write_config(self):
+        os.makedirs(self.config.stage_dir, exist_ok=True)
+        path = os.path.join(self.config.stage_dir, CONFIG_FILE)
+        with open(path + ".tmp", "w", encoding="utf-8") as f:
+            f.write(self.config.to_json())
+        os.replace(path + ".tmp", path)
+
+    def train(self):
+        """Runs the stage to `total_steps`, saving checkpoints, summaries and the final generator.
+
+        Returns:
+          dict of the last step's losses as floats (empty when the stage was already complete).
+        """
+        config = self.config
+        start = int(self.step.numpy())
+        logging.info("stage %s: step %d of %d (%d steps per epoch, batch %d, crop %d)",
+                     config.stage, start, self.total_steps, self.steps_per_epoch,
+                     self.recipe.batch_size, self.recipe.crop_size)
+        self._write_config()
+        if start >= self.total_steps:
+            logging.info("stage %s is complete (step %d >= %d): nothing to do", config.stage,
+                         start, self.total_steps)
+            self._export_final()
+            return {}
+        step_fn = self.step_function()
+        dataset = self.strategy.experimental_distribute_dataset(self.data.dataset(start))
+        fixed_lr, fixed_hr = self.data.fixed_batch()
+        writer = tf.summary.create_file_writer(config.resolved_log_dir)
+        progbar = keras.utils.Progbar(self.total_steps, stateful_metrics=["learning_rate"])
+        progbar.update(start)
+        logs, last_time, last_step = {}, time.perf_counter(), start
+        for lr, hr in dataset:
+            out = step_fn(lr, hr)
+            step = int(self.step.assign_add(1).numpy())
+            logs = {k: float(v) for k, v in out.items()}
+            progbar.update(step, [*logs.items(), ("learning_rate", self.learning_rate())])
+            if step % config.summary_every == 0 or step == self.total_steps:
+                now = time.perf_counter()
+                with writer.as_default(step=step):
+                    for name, value in logs.items():
+                        tf.summary.scalar(f"loss/{name}", value)
+                    tf.summary.scalar("learning_rate", self.learning_rate())
+                    tf.summary.scalar("steps_per_sec", (step - last_step) / (now - last_time))
+                last_time, last_step = now, step
+            if step % config.image_every == 0 or step == self.total_steps:
+                with writer.as_default(step=step):
+                    tf.summary.image("samples/bicubic_sr_hr", self._comparison(fixed_lr, fixed_hr),
+                                     max_outputs=4)
+            if step % config.save_every == 0 or step == self.total_steps:
+                path = self.manager.save(checkpoint_number=step)
+                logging.info("saved checkpoint %s", path)
+            if step >= self.total_steps:
+                break
+        writer.flush()
+        self._export_final()
+        return logs
+
+    def _comparison(self, lr, hr):
+        """Returns float32 [B, H, 3W, 3] in [0, 1]: bicubic upsampling | SR | HR, side by side."""
+        sr = self.generator(lr, training=False)
+        bicubic = imaging.bicubic_upsample(lr)
+        rows = tf.concat([bicubic, tf.cast(sr, tf.float32), hr], axis=2)
+        return tf.clip_by_value(imaging.signed_to_unit(rows), 0.0, 1.0)
+
+    def _export_final(self):
+        """Writes the stage's generator as a .keras file and a comparison PNG of the fixed batch."""
+        path = os.path.join(self.config.stage_dir, GENERATOR_FILE)
+        tmp = path[:-len(".keras")] + ".tmp.keras"
+        self.generator.save(tmp)
+        os.replace(tmp, path)
+        lr, hr = self.data.fixed_batch(count=1)
+        row = imaging.signed_to_uint8(imaging.unit_to_signed(self._comparison(lr, hr)))[0]
+        sample = os.path.join(self.config.stage_dir, SAMPLE_FILE)
+        tf.io.write_file(sample + ".tmp", tf.io.encode_png(row))
+        os.replace(sample + ".tmp", sample)
+        logging.info("wrote %s and %s", path, sample)
+
+
+def train(config, **kwargs):
+    """Validates `config`, then trains its stage. Returns the last step's losses."""
+    config.validate()
+    logging.info("config:\n%s", config.to_json())
+    return Trainer(config, **kwargs).train()
+
+
+def read_stage_config(stage_dir):
+    """Returns the JSON config a stage was trained with, as a dict."""
+    with open(os.path.join(stage_dir, CONFIG_FILE), encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,150 @@
+"""Input pipeline: file discovery, decoding, crops, LR generation, determinism and resume."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from srgan_tf import data, imaging
+from tests.conftest import write_images
+
+
+def _files(folder, crop):
+    return data.scan_images(data.list_images(str(folder)), crop)[0]
+
+
+def test_list_images_is_recursive_and_case_insensitive(tmp_path):
+    for name in ["a.PNG", "sub/b.jpg", "sub/deeper/c.JpEg", "d.bmp", "e.webp", "notes.txt", "f.gif"]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    found = [os.path.relpath(p, tmp_path) for p in data.list_images(str(tmp_path))]
+    assert sorted(found) == sorted(["a.PNG", "sub/b.jpg", "sub/deeper/c.JpEg", "d.bmp", "e.webp"])
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--hr_dir .*nope.* is not a directory"):
+        data.list_images(str(tmp_path / "nope"))
+
+
+def test_small_and_broken_images_are_skipped_by_name(tmp_path):
+    write_images(tmp_path, [(64, 64), (30, 80)])
+    (tmp_path / "broken.jpg").write_text("not an image")
+    files, skipped = data.scan_images(data.list_images(str(tmp_path)), 32)
+    assert [os.path.basename(f.path) for f in files] == ["img00.png"]
+    reasons = {os.path.basename(p): r for p, r in skipped}
+    assert "smaller than the 32x32 crop" in reasons["img01.png"]
+    assert "cannot read" in reasons["broken.jpg"]
+
+
+def test_no_usable_image_is_an_error():
+    with pytest.raises(ValueError, match="no usable training images"):
+        data.TrainingData([], 32, 2)
+
+
+def test_pairs_are_aligned_in_range_and_lr_is_antialiased_bicubic(image_dir):
+    stream = data.TrainingData(_files(image_dir, 32), crop_size=32, batch_size=3, augment=True)
+    for lr, hr in stream.dataset().take(4):
+        assert lr.shape == (3, 8, 8, 3) and hr.shape == (3, 32, 32, 3)
+        assert lr.dtype == tf.float32 and hr.dtype == tf.float32
+        assert float(tf.reduce_min(hr)) >= -1 and float(tf.reduce_max(hr)) <= 1
+        expected = tf.image.resize(hr, [8, 8], method="bicubic", antialias=True)
+        np.testing.assert_allclose(lr.numpy(), expected.numpy(), atol=1e-5)
+        # Antialiasing matters: plain bicubic sampling gives a different LR.
+        aliased = tf.image.resize(hr, [8, 8], method="bicubic", antialias=False)
+        assert float(tf.reduce_max(tf.abs(lr - aliased))) > 0.05
+
+
+def test_hr_crop_is_a_crop_of_the_image_on_the_lr_grid(tmp_path):
+    write_images(tmp_path, [(48, 60)])
+    image = np.asarray(Image.open(tmp_path / "img00.png"))
+    stream = data.TrainingData(_files(tmp_path, 32), crop_size=32, batch_size=1, augment=False)
+    for _, hr in stream.dataset().take(5):
+        hr_u8 = imaging.signed_to_uint8(hr[0]).numpy()
+        hits = [(y, x) for y in range(0, 17) for x in range(0, 29)
+                if np.array_equal(image[y:y + 32, x:x + 32], hr_u8)]
+        assert hits and all(y % 4 == 0 and x % 4 == 0 for y, x in hits)
+
+
+def test_augmentation_flips_and_rotates_whole_pairs(tmp_path):
+    write_images(tmp_path, [(32, 32)])
+    image = imaging.uint8_to_signed(np.asarray(Image.open(tmp_path / "img00.png"))).numpy()
+    variants = [np.rot90(im, k) for im in (image, image[:, ::-1]) for k in range(4)]
+    stream = data.TrainingData(_files(tmp_path, 32), crop_size=32, batch_size=1, augment=True)
+    seen = set()
+    for lr, hr in stream.dataset().take(40):
+        match = [i for i, v in enumerate(variants) if np.allclose(v, hr[0].numpy(), atol=1e-6)]
+        assert len(match) == 1
+        seen.add(match[0])
+        np.testing.assert_allclose(lr.numpy(), imaging.bicubic_downsample(hr).numpy(), atol=1e-5)
+    assert len(seen) >= 6  # most of the 8 orientations appear in 40 draws
+
+
+def test_stream_is_deterministic_and_resumes_at_any_step(image_dir):
+    files = _files(image_dir, 32)
+    full = [hr.numpy() for _, hr in data.TrainingData(files, 32, 4, seed=7).dataset().take(7)]
+    again = [hr.numpy() for _, hr in data.TrainingData(files, 32, 4, seed=7).dataset().take(7)]
+    resumed = [hr.numpy() for _, hr in
+               data.TrainingData(files, 32, 4, seed=7).dataset(start_step=3).take(4)]
+    other = [hr.numpy() for _, hr in data.TrainingData(files, 32, 4, seed=8).dataset().take(1)]
+    np.testing.assert_array_equal(np.stack(full), np.stack(again))
+    np.testing.assert_array_equal(np.stack(full[3:]), np.stack(resumed))
+    assert not np.array_equal(full[0], other[0])
+
+
+def test_each_epoch_visits_every_image_once(tmp_path):
+    # Six flat images of distinct grey levels: the crop reveals which file it came from.
+    for i in range(6):
+        Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(tmp_path / f"g{i}.png")
+    stream = data.TrainingData(_files(tmp_path, 32), 32, batch_size=4, augment=False)
+    assert stream.steps_per_epoch == 1 and stream.per_epoch == 4  # drop the remainder
+    hr = np.concatenate([h.numpy() for _, h in stream.dataset().take(3)])
+    levels = [int(imaging.signed_to_uint8(h).numpy()[0, 0, 0]) // 40 for h in hr]
+    for epoch in range(3):
+        assert len(set(levels[4 * epoch:4 * epoch + 4])) == 4
+
+
+def test_folder_smaller_than_a_batch_still_streams(image_dir):
+    stream = data.TrainingData(_files(image_dir, 32)[:2], 32, batch_size=5)
+    assert stream.steps_per_epoch == 1
+    lr, hr = next(iter(stream.dataset()))
+    assert hr.shape == (5, 32, 32, 3)
+
+
+def test_cache_yields_the_same_stream(image_dir):
+    files = _files(image_dir, 32)
+    plain = [hr.numpy() for _, hr in data.TrainingData(files, 32, 3).dataset(2).take(3)]
+    cached = [hr.numpy() for _, hr in
+              data.TrainingData(files, 32, 3, cache=True).dataset(2).take(3)]
+    np.testing.assert_array_equal(np.stack(plain), np.stack(cached))
+
+
+def test_odd_image_modes_decode_to_rgb(tmp_path):
+    rgb = np.asarray(Image.open(write_images(tmp_path / "src", [(40, 40)])[0]))
+    gray = rgb.mean(axis=2).astype(np.uint8)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([rgb, np.full(gray.shape, 128, np.uint8)])).save(tmp_path / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "gray16.png")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    Image.fromarray(rgb).save(tmp_path / "photo.webp", lossless=True)
+    files = {os.path.basename(f.path): f for f in _files(tmp_path, 32)}
+    assert set(files) >= {"gray.png", "rgba.png", "palette.png", "gray16.png", "cmyk.jpg",
+                          "photo.webp"}
+    assert files["cmyk.jpg"].needs_pil and not files["rgba.png"].needs_pil
+    decoded = {name: data._decode_file(tf.constant(f.path), tf.constant(f.needs_pil)).numpy()
+               for name, f in files.items()}
+    assert all(image.shape == (40, 40, 3) and image.dtype == np.uint8 for image in decoded.values())
+    np.testing.assert_array_equal(decoded["gray.png"], np.dstack([gray] * 3))
+    np.testing.assert_array_equal(decoded["gray16.png"], np.dstack([gray] * 3))
+    np.testing.assert_array_equal(decoded["rgba.png"], rgb)
+    np.testing.assert_array_equal(decoded["photo.webp"], rgb)
+    assert np.abs(decoded["cmyk.jpg"].astype(int) - rgb).mean() < 8
+
+
+def test_fixed_batch_is_centre_crops(image_dir):
+    stream = data.TrainingData(_files(image_dir, 32), 32, 2)
+    lr, hr = stream.fixed_batch(3)
+    assert lr.shape == (3, 8, 8, 3) and hr.shape == (3, 32, 32, 3)
+    np.testing.assert_array_equal(stream.fixed_batch(3)[1].numpy(), hr.numpy())

@@ -1,0 +1,54 @@
+"""VGG19 feature extractor: layers, sizes, preprocessing, weights handling."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from srgan_tf import features
+
+
+def test_tensorlayer_features_are_pool4_at_224(vgg_random):
+    vgg = features.VGGFeatures("block4_pool", 224, vgg=vgg_random)
+    out = vgg(tf.random.uniform([2, 96, 96, 3], -1, 1))
+    assert out.shape == (2, 14, 14, 512)
+
+
+def test_paper_features_are_vgg54_on_the_patch(vgg_random):
+    vgg = features.VGGFeatures("block5_conv4", None, vgg=vgg_random)
+    assert vgg(tf.random.uniform([1, 96, 96, 3], -1, 1)).shape == (1, 6, 6, 512)
+    assert vgg(tf.random.uniform([1, 32, 48, 3], -1, 1)).shape == (1, 2, 3, 512)
+
+
+def test_input_scaling_is_keras_vgg_preprocessing(vgg_random):
+    import keras
+    vgg = features.VGGFeatures("block1_conv1", None, vgg=vgg_random)
+    x = tf.random.uniform([1, 8, 8, 3], -1, 1, seed=3)
+    expected = vgg.extractor(keras.applications.vgg19.preprocess_input((x.numpy() + 1) * 127.5))
+    np.testing.assert_allclose(vgg(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-4)
+
+
+def test_features_are_frozen(vgg_random):
+    vgg = features.VGGFeatures("block4_pool", 32, vgg=vgg_random)
+    assert vgg.trainable_variables == []
+
+
+def test_lfs_pointer_gives_a_clear_error(tmp_path):
+    path = tmp_path / "vgg19_notop.h5"
+    path.write_bytes(b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 80134624\n")
+    with pytest.raises(ValueError, match="git-lfs pointer"):
+        features.load_vgg19(str(path))
+
+
+def test_html_file_gives_a_clear_error(tmp_path):
+    path = tmp_path / "vgg19.h5"
+    path.write_bytes(b"<!DOCTYPE html><html>Not Found</html>")
+    with pytest.raises(ValueError, match="is not an HDF5 file"):
+        features.load_vgg19(str(path))
+
+
+def test_local_weights_file_loads(tmp_path, vgg_random):
+    path = str(tmp_path / "vgg19_weights_notop.h5")
+    vgg_random.save_weights(path.replace(".h5", ".weights.h5"))
+    loaded = features.load_vgg19(path.replace(".h5", ".weights.h5"))
+    x = tf.random.uniform([1, 32, 32, 3])
+    np.testing.assert_allclose(loaded(x).numpy(), vgg_random(x).numpy(), rtol=1e-6)

@@ -1,0 +1,113 @@
+"""Generator and discriminator: shapes, ranges, parameter counts, saving."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from srgan_tf import Discriminator, Generator
+
+
+def _count(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+
+
+def test_tensorlayer_generator_has_recipe_parameter_count():
+    g = Generator("tensorlayer")
+    g(tf.zeros([1, 8, 8, 3]))
+    assert _count(g) == 1_518_147
+
+
+def test_paper_generator_parameter_count():
+    # 9x9 convs and one PReLU slope per channel: 1,518,147 + 9x9 kernels - 3x3/1x1 ones + PReLUs.
+    g = Generator("paper")
+    g(tf.zeros([1, 8, 8, 3]))
+    first = 9 * 9 * 3 * 64 + 64 - (3 * 3 * 3 * 64 + 64)
+    last = 9 * 9 * 64 * 3 + 3 - (64 * 3 + 3)
+    prelus = 64 * (1 + 16) + 64 * 2
+    assert _count(g) == 1_518_147 + first + last + prelus
+
+
+@pytest.mark.parametrize("preset", ["tensorlayer", "paper"])
+@pytest.mark.parametrize("h,w", [(8, 8), (5, 11), (24, 24)])
+def test_generator_is_fully_convolutional_x4_in_range(preset, h, w):
+    g = Generator(preset, num_feat=8, num_block=2, upsample_feat=32)
+    x = tf.random.uniform([2, h, w, 3], -1, 1, seed=1)
+    for training in (False, True):
+        y = g(x, training=training)
+        assert y.shape == (2, 4 * h, 4 * w, 3)
+        assert float(tf.reduce_min(y)) >= -1 and float(tf.reduce_max(y)) <= 1
+
+
+@pytest.mark.parametrize("preset,crop", [("tensorlayer", 96), ("tensorlayer", 64),
+                                         ("paper", 96), ("paper", 32)])
+def test_discriminator_returns_one_logit_per_image(preset, crop):
+    d = Discriminator(preset, disc_feat=4)
+    logits = d(tf.random.uniform([3, crop, crop, 3], -1, 1), training=True)
+    assert logits.shape == (3, 1)
+    assert np.all(np.isfinite(logits.numpy()))
+
+
+def test_tensorlayer_discriminator_layout():
+    d = Discriminator("tensorlayer")
+    d(tf.zeros([1, 384, 384, 3]))
+    kernels = [v.shape for v in d.trainable_variables if len(v.shape) == 4]
+    assert [k[:2] for k in kernels[:6]] == [(4, 4)] * 6
+    assert [k[-1] for k in kernels] == [64, 128, 256, 512, 1024, 2048, 1024, 512, 128, 128, 512]
+    assert d.dense_logit.kernel.shape == (6 * 6 * 512, 1)
+
+
+def test_paper_discriminator_layout():
+    d = Discriminator("paper")
+    d(tf.zeros([1, 96, 96, 3]))
+    kernels = [v.shape for v in d.trainable_variables if len(v.shape) == 4]
+    assert [k[-1] for k in kernels] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert d.dense_hidden.kernel.shape == (6 * 6 * 512, 1024)
+
+
+def test_initialisation_follows_recipe():
+    g = Generator("tensorlayer")
+    g(tf.zeros([1, 8, 8, 3]))
+    kernel = g.block0.conv1.kernel.numpy()
+    gamma = g.block0.bn1.gamma.numpy()
+    assert abs(kernel.std() - 0.02) < 0.002 and abs(kernel.mean()) < 0.002
+    assert abs(gamma.mean() - 1.0) < 0.01 and 0.01 < gamma.std() < 0.03
+    assert g.block0.conv1.bias is None  # bias-free convs inside residual blocks
+
+
+@pytest.mark.parametrize("preset", ["tensorlayer", "paper"])
+def test_keras_file_round_trip(tmp_path, preset):
+    g = Generator(preset, num_feat=8, num_block=2, upsample_feat=32)
+    x = tf.random.uniform([1, 7, 9, 3], -1, 1, seed=2)
+    g(x, training=True)  # moves BN statistics away from their init
+    path = str(tmp_path / "g.keras")
+    g.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, Generator) and loaded.preset == preset
+    np.testing.assert_array_equal(loaded(x).numpy(), g(x).numpy())
+
+
+@pytest.mark.parametrize("model", [Generator("paper", num_feat=8, num_block=3, upsample_feat=32),
+                                   Discriminator("tensorlayer", disc_feat=4),
+                                   Discriminator("paper", disc_feat=4)])
+def test_checkpoint_holds_every_variable(tmp_path, model):
+    # Keras 3 lists are invisible to tf.train.Checkpoint: every variable, BN statistics
+    # included, must still be saved and restored.
+    shape = [1, 8, 8, 3] if isinstance(model, Generator) else [1, 64, 64, 3]
+    model(tf.zeros(shape))
+    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    saved = {name for name, _ in tf.train.list_variables(path)}
+    assert len([n for n in saved if n.startswith("model/")]) == len(model.variables)
+    originals = [v.numpy() for v in model.variables]
+    for v in model.variables:
+        v.assign(tf.zeros_like(v))
+    tf.train.Checkpoint(model=model).read(path).assert_consumed()
+    for v, original in zip(model.variables, originals):
+        np.testing.assert_array_equal(v.numpy(), original)
+
+
+def test_unknown_preset_is_rejected():
+    with pytest.raises(ValueError, match="preset must be one of tensorlayer, paper, got 'srgan'"):
+        Generator("srgan")
+    with pytest.raises(ValueError, match="got 'x'"):
+        Discriminator("x")

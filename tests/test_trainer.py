@@ -1,0 +1,158 @@
+"""Training stages: learning, init -> gan handoff, checkpoints, resume, errors, tracing."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import srgan_tf  # noqa: F401  (registers the Keras classes)
+from srgan_tf import data, trainer
+from srgan_tf.config import TrainConfig
+from srgan_tf.loading import load_generator
+
+
+def _config(tmp_path, image_dir, recipe, stage, steps, **kwargs):
+    kwargs.setdefault("vgg_weights", "none")
+    return TrainConfig(stage=stage, checkpoint_dir=str(tmp_path / "run"), hr_dir=str(image_dir),
+                       recipe=recipe, steps=steps, save_every=2, summary_every=1, image_every=2,
+                       **kwargs).validate()
+
+
+def _trainer(config, vgg=None):
+    keras.utils.set_random_seed(config.seed)
+    return trainer.Trainer(config, vgg=vgg)
+
+
+def test_init_steps_reduce_mse_on_a_fixed_batch(tmp_path, image_dir, tiny_recipe):
+    t = _trainer(_config(tmp_path, image_dir, tiny_recipe.__class__(
+        **{**tiny_recipe.__dict__, "learning_rate": 1e-3}), "init", 1))
+    lr, hr = t.data.fixed_batch(2)
+    step = t.step_function()
+    losses = [float(step(lr, hr)["mse"]) for _ in range(30)]
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:3])
+
+
+def test_gan_step_moves_both_networks_and_reports_every_term(tmp_path, image_dir, tiny_recipe,
+                                                             vgg_random):
+    t = _trainer(_config(tmp_path, image_dir, tiny_recipe, "gan", 1, from_scratch=True),
+                 vgg=vgg_random)
+    lr, hr = t.data.fixed_batch(2)
+    g_before = [v.numpy() for v in t.generator.trainable_variables]
+    d_before = [v.numpy() for v in t.discriminator.trainable_variables]
+    out = {k: float(v) for k, v in t.step_function()(lr, hr).items()}
+    assert set(out) == {"g_loss", "d_loss", "mse", "vgg", "adv", "d_real", "d_fake"}
+    assert all(np.isfinite(list(out.values())))
+    r = tiny_recipe
+    assert out["g_loss"] == pytest.approx(r.pixel_weight * out["mse"] + r.perceptual_weight
+                                          * out["vgg"] + r.adversarial_weight * out["adv"],
+                                          rel=1e-5)
+    assert 0 < out["d_real"] < 1 and 0 < out["d_fake"] < 1
+    assert all(not np.array_equal(a, v.numpy())
+               for a, v in zip(g_before, t.generator.trainable_variables) if a.ndim == 4)
+    assert all(not np.array_equal(a, v.numpy())
+               for a, v in zip(d_before, t.discriminator.trainable_variables) if a.ndim == 4)
+    assert t.vgg.trainable_variables == []
+
+
+def test_step_functions_trace_once(tmp_path, image_dir, tiny_recipe, vgg_random):
+    for stage in ("init", "gan"):
+        t = _trainer(_config(tmp_path, image_dir, tiny_recipe, stage, 1, from_scratch=True),
+                     vgg=vgg_random)
+        step = t.step_function()
+        for lr, hr in t.data.dataset().take(3):
+            step(lr, hr)
+        assert step.experimental_get_tracing_count() == 1
+
+
+def test_init_then_gan_handoff_and_outputs(tmp_path, image_dir, tiny_recipe, vgg_random):
+    init = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 3))
+    init.train()
+    run = tmp_path / "run"
+    assert tf.train.latest_checkpoint(str(run / "init")).endswith("ckpt-3")
+    for name in ("generator.keras", "sample_x4.png", "config.json"):
+        assert (run / "init" / name).is_file()
+    sample = tf.io.decode_png(tf.io.read_file(str(run / "init" / "sample_x4.png")))
+    assert sample.shape == (32, 96, 3)  # bicubic | SR | HR
+    init_weights = [v.numpy() for v in init.generator.variables]
+
+    gan = _trainer(_config(tmp_path, image_dir, tiny_recipe, "gan", 2), vgg=vgg_random)
+    for a, v in zip(init_weights, gan.generator.variables):
+        np.testing.assert_array_equal(a, v.numpy())  # gan starts from the init generator
+    logs = gan.train()
+    assert np.isfinite(logs["g_loss"]) and np.isfinite(logs["d_loss"])
+    g = keras.models.load_model(str(run / "gan" / "generator.keras"))
+    x = tf.random.uniform([1, 5, 7, 3], -1, 1)
+    np.testing.assert_array_equal(g(x).numpy(), gan.generator(x).numpy())
+    np.testing.assert_array_equal(load_generator(str(run))(x).numpy(), g(x).numpy())
+
+
+def test_rerun_resumes_and_a_finished_stage_does_nothing(tmp_path, image_dir, tiny_recipe):
+    first = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 4))
+    first.train()
+    weights = [v.numpy() for v in first.generator.variables]
+    again = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 4))
+    assert int(again.step.numpy()) == 4
+    for a, v in zip(weights, again.generator.variables):
+        np.testing.assert_array_equal(a, v.numpy())
+    assert again.train() == {}
+    more = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6))
+    more.train()
+    assert int(more.step.numpy()) == 6
+    assert int(more.g_optimizer.iterations.numpy()) == 6
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-6")
+
+
+def test_interrupted_run_continues_where_it_stopped(tmp_path, image_dir, tiny_recipe):
+    straight = _trainer(_config(tmp_path / "a", image_dir, tiny_recipe, "init", 4))
+    straight.train()
+    half = _trainer(_config(tmp_path / "b", image_dir, tiny_recipe, "init", 2))
+    half.train()
+    rest = _trainer(_config(tmp_path / "b", image_dir, tiny_recipe, "init", 4))
+    rest.train()
+    for a, b in zip(straight.generator.variables, rest.generator.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_gan_learning_rate_decays_every_decay_every_epochs(tmp_path, image_dir, tiny_recipe,
+                                                           vgg_random):
+    recipe = tiny_recipe.__class__(**{**tiny_recipe.__dict__, "decay_every": 1})
+    t = _trainer(_config(tmp_path, image_dir, recipe, "gan", 4, from_scratch=True), vgg=vgg_random)
+    assert t.steps_per_epoch == 3  # 6 images, batch 2
+    rates = []
+    lr, hr = t.data.fixed_batch(2)
+    step = t.step_function()
+    for _ in range(4):
+        rates.append(t.learning_rate())
+        step(lr, hr)
+    np.testing.assert_allclose(rates, [1e-4, 1e-4, 1e-4, 1e-5], rtol=1e-5)
+
+
+def test_gan_without_init_checkpoint_is_a_clear_error(tmp_path, image_dir, tiny_recipe):
+    with pytest.raises(FileNotFoundError, match="--stage gan needs init weights.*--from_scratch"):
+        trainer.Trainer(_config(tmp_path, image_dir, tiny_recipe, "gan", 2))
+
+
+def test_summaries_are_written(tmp_path, image_dir, tiny_recipe):
+    _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 2)).train()
+    logs = tmp_path / "run" / "logs" / "init"
+    events = [f for f in os.listdir(logs) if f.startswith("events")]
+    tags = set()
+    for event in tf.compat.v1.train.summary_iterator(str(logs / events[0])):
+        tags |= {v.tag for v in event.summary.value}
+    assert {"loss/mse", "learning_rate", "steps_per_sec", "samples/bicubic_sr_hr"} <= tags
+
+
+def test_empty_folder_is_a_clear_error(tmp_path, tiny_recipe):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("hi")
+    config = _config(tmp_path, tmp_path / "empty", tiny_recipe, "init", 1)
+    with pytest.raises(ValueError, match="no usable training images in .*empty"):
+        trainer.Trainer(config)
+
+
+def test_data_module_resume_matches_trainer_steps(image_dir, tiny_recipe):
+    files = data.scan_images(data.list_images(str(image_dir)), 32)[0]
+    assert data.TrainingData(files, 32, 2).steps_per_epoch == 3
