@@ -19,6 +19,7 @@ SCALE = 4  # the only upscaling factor of SRGAN (both presets)
 PRESETS = ("tensorlayer", "paper")
 STAGES = ("init", "gan")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +105,7 @@ class TrainConfig:
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
     deterministic: bool = False
+    precision: str = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16 (see precision.py)
 
     @property
     def stage_dir(self):
@@ -137,6 +139,9 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
         if r.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be positive, got {r.learning_rate}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{self.precision!r}")
         weights = self.vgg_weights
         if weights not in ("imagenet", "none") and not os.path.isfile(weights):
             raise FileNotFoundError(

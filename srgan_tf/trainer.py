@@ -57,7 +57,11 @@ def build_discriminator(recipe):
 
 
 def _adam(recipe, schedule):
-    return keras.optimizers.Adam(learning_rate=schedule, beta_1=recipe.beta_1)
+    """Adam of the recipe; under the mixed_float16 policy, with dynamic loss scaling."""
+    optimizer = keras.optimizers.Adam(learning_rate=schedule, beta_1=recipe.beta_1)
+    if keras.mixed_precision.dtype_policy().compute_dtype == "float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
 
 
 class Trainer:
@@ -140,7 +144,8 @@ class Trainer:
         with tf.GradientTape() as tape:
             sr = self.generator(lr, training=True)
             mse = self._average(losses.pixel_loss(hr, sr))
-        grads = tape.gradient(mse, self.generator.trainable_variables)
+            scaled = self.g_optimizer.scale_loss(mse)  # identity unless float16 loss scaling
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         return {"mse": mse}
 
@@ -158,10 +163,12 @@ class Trainer:
             adv = self._average(losses.generator_adversarial_loss(fake_logits))
             g_loss = (recipe.pixel_weight * mse + recipe.perceptual_weight * vgg
                       + recipe.adversarial_weight * adv)
+            g_scaled = self.g_optimizer.scale_loss(g_loss)  # identity unless float16
+            d_scaled = self.d_optimizer.scale_loss(d_loss)
         # Both updates come from the same forward pass (as in the TensorLayer recipe). The generator
         # update reads the discriminator's gradient through D(sr) but only changes G's weights.
-        g_grads = g_tape.gradient(g_loss, self.generator.trainable_variables)
-        d_grads = d_tape.gradient(d_loss, self.discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
+        d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
         self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
         batch = tf.cast(tf.shape(real_logits)[0], tf.float32) * self.strategy.num_replicas_in_sync
@@ -191,7 +198,8 @@ class Trainer:
 
     def learning_rate(self):
         """Returns the generator's current learning rate as a float."""
-        lr = self.g_optimizer.learning_rate
+        optimizer = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
+        lr = optimizer.learning_rate
         return float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
     def _write_config(self):

@@ -3,7 +3,7 @@
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRESETS, STAGES, Recipe, TrainConfig
+from srgan_tf.config import PRECISIONS, PRESETS, STAGES, Recipe, TrainConfig
 
 FLAGS = flags.FLAGS
 
@@ -29,6 +29,9 @@ def define_flags():
     flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM.")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")
+    flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
+                      "auto: bf16 where native (AMX/AVX512-BF16 CPUs, GPUs >= 8.0), float16 on "
+                      "older GPUs, else float32.")
     # --log_dir (TensorBoard logs, default RUN/logs/<stage>) is absl.logging's own flag, reused.
     flags.DEFINE_integer("save_every", 500, "Steps between checkpoints.")
     flags.DEFINE_integer("summary_every", 50, "Steps between TensorBoard scalars.")
@@ -49,7 +52,7 @@ def config_from_flags():
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
         max_to_keep=FLAGS.max_to_keep, from_scratch=FLAGS.from_scratch,
-        deterministic=FLAGS.deterministic)
+        deterministic=FLAGS.deterministic, precision=FLAGS.precision)
 
 
 def main(argv):
@@ -63,8 +66,9 @@ def main(argv):
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    from srgan_tf import trainer  # pylint: disable=import-outside-toplevel
+    from srgan_tf import precision, trainer  # pylint: disable=import-outside-toplevel
 
+    precision.set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -1,0 +1,57 @@
+"""Precision: the auto choice, and train steps under each mixed policy."""
+
+import keras
+import numpy as np
+import pytest
+
+from srgan_tf import precision, trainer
+from srgan_tf.config import TrainConfig
+
+
+@pytest.fixture
+def restore_policy():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("features,gpus,expected", [
+    (["AVX2", "AVX-512", "AVX512-BF16"], [], "mixed_bfloat16"),
+    (["AVX2", "AVX-512", "AMX-BF16"], [], "mixed_bfloat16"),
+    (["AVX2"], [], "float32"),
+    (["AVX2", "AVX-512"], [], "float32"),
+    ([], [(8, 0)], "mixed_bfloat16"),
+    ([], [(7, 5)], "mixed_float16"),
+])
+def test_auto_uses_bf16_only_where_native(features, gpus, expected):
+    assert precision.resolve_precision("auto", features, gpus) == expected
+
+
+def test_explicit_precision_is_kept_and_unknown_rejected():
+    assert precision.resolve_precision("float32", ["AMX-BF16"], []) == "float32"
+    with pytest.raises(ValueError, match="--precision must be one of .* got 'fp8'"):
+        precision.resolve_precision("fp8")
+
+
+def test_cpu_features_parse_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("model name\t: Some CPU\nflags\t\t: fpu sse avx2 avx512f avx512_bf16\n")
+    assert precision.cpu_features(str(info)) == ["AVX2", "AVX-512", "AVX512-BF16"]
+    assert precision.cpu_name(str(info)) == "Some CPU"
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_train_steps_run_in_mixed_precision(tmp_path, image_dir, tiny_recipe, vgg_random, policy,
+                                            restore_policy):
+    precision.set_precision(policy)
+    for stage in ("init", "gan"):
+        config = TrainConfig(stage=stage, checkpoint_dir=str(tmp_path / stage),
+                             hr_dir=str(image_dir), recipe=tiny_recipe, steps=1,
+                             vgg_weights="none", from_scratch=True, precision=policy).validate()
+        t = trainer.Trainer(config, vgg=vgg_random)
+        assert t.generator.compute_dtype == policy.split("_")[1]
+        assert all(v.dtype == "float32" for v in t.generator.trainable_variables)
+        lr, hr = t.data.fixed_batch(2)
+        out = t.step_function()(lr, hr)
+        assert all(v.dtype == "float32" and np.isfinite(float(v)) for v in out.values())
+        if policy == "mixed_float16":
+            assert isinstance(t.g_optimizer, keras.optimizers.LossScaleOptimizer)
