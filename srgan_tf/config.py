@@ -102,6 +102,8 @@ class TrainConfig:
     save_every: int = 500  # steps between checkpoints (a final one is always written)
     summary_every: int = 50  # steps between TensorBoard scalar summaries
     image_every: int = 500  # steps between TensorBoard image summaries
+    eval_every: int = 500  # steps between validations (when an evaluator is given)
+    max_minutes: Optional[float] = None  # wall-clock training budget of the stage, over all runs
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
     deterministic: bool = False
@@ -134,9 +136,11 @@ class TrainConfig:
             raise ValueError(f"--steps must be >= 0, got {self.steps}")
         if self.epochs is not None and self.epochs < 0:
             raise ValueError(f"--epochs must be >= 0, got {self.epochs}")
-        for name in ("save_every", "summary_every", "image_every", "max_to_keep"):
+        for name in ("save_every", "summary_every", "image_every", "eval_every", "max_to_keep"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"--max_minutes must be positive, got {self.max_minutes}")
         if r.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be positive, got {r.learning_rate}")
         if self.precision not in PRECISIONS:

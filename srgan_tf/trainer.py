@@ -20,6 +20,7 @@ from srgan_tf.loading import CONFIG_FILE, build_generator
 from srgan_tf.models import Discriminator
 
 GENERATOR_FILE = "generator.keras"
+LOG_FILE = "log.jsonl"
 SAMPLE_FILE = "sample_x4.png"
 
 
@@ -72,10 +73,14 @@ class Trainer:
       data: a data.TrainingData (default: built from the config's --hr_dir / --tfds).
       strategy: a tf.distribute.Strategy (default: the current one, i.e. one device).
       vgg: a prebuilt VGG19 keras model for the gan stage (default: loaded from config.vgg_weights).
+      evaluator: optional function generator -> dict of float metrics (e.g. validation PSNR),
+        called every `config.eval_every` steps and at the end; results go to TensorBoard
+        ("val/<name>") and to RUN/<stage>/log.jsonl.
     """
 
-    def __init__(self, config, data=None, strategy=None, vgg=None):
+    def __init__(self, config, data=None, strategy=None, vgg=None, evaluator=None):
         self.config, self.recipe = config, config.recipe
+        self.evaluator = evaluator
         self.strategy = strategy or tf.distribute.get_strategy()
         self.data = data or prepare_data(config)
         self.steps_per_epoch = self.data.steps_per_epoch
@@ -95,12 +100,16 @@ class Trainer:
 
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            # Wall-clock seconds spent training this stage, over all runs (for --max_minutes).
+            self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                             name="train_seconds")
             self.generator = build_generator(recipe)
             self.generator(tf.zeros([1, lr_side, lr_side, 3]))
             decay_steps = max(1, recipe.decay_every * self.steps_per_epoch)
             self.g_optimizer = _adam(recipe, self._schedule(decay_steps))
             self.g_optimizer.build(self.generator.trainable_variables)
-            items = dict(step=self.step, generator=self.generator, g_optimizer=self.g_optimizer)
+            items = dict(step=self.step, train_seconds=self.train_seconds,
+                         generator=self.generator, g_optimizer=self.g_optimizer)
             if self.is_gan:
                 self.discriminator = build_discriminator(recipe)
                 self.discriminator(tf.zeros([1, recipe.crop_size, recipe.crop_size, 3]))
@@ -209,21 +218,43 @@ class Trainer:
             f.write(self.config.to_json())
         os.replace(path + ".tmp", path)
 
+    def _budget_spent(self):
+        minutes = self.config.max_minutes
+        return minutes is not None and float(self.train_seconds.numpy()) >= 60.0 * minutes
+
+    def _log_line(self, record):
+        """Appends one JSON record to RUN/<stage>/log.jsonl (losses, metrics, time)."""
+        with open(os.path.join(self.config.stage_dir, LOG_FILE), "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _evaluate(self, step, writer):
+        metrics = {k: float(v) for k, v in self.evaluator(self.generator).items()}
+        with writer.as_default(step=step):
+            for name, value in metrics.items():
+                tf.summary.scalar(f"val/{name}", value)
+        self._log_line({"step": step, "train_seconds": float(self.train_seconds.numpy()),
+                        **{f"val_{k}": v for k, v in metrics.items()}})
+        logging.info("step %d validation: %s", step,
+                     ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+        return metrics
+
     def train(self):
-        """Runs the stage to `total_steps`, saving checkpoints, summaries and the final generator.
+        """Runs the stage to `total_steps` (or the time budget), with checkpoints and summaries.
 
         Returns:
           dict of the last step's losses as floats (empty when the stage was already complete).
         """
         config = self.config
         start = int(self.step.numpy())
-        logging.info("stage %s: step %d of %d (%d steps per epoch, batch %d, crop %d)",
+        logging.info("stage %s: step %d of %d (%d steps per epoch, batch %d, crop %d, %s)",
                      config.stage, start, self.total_steps, self.steps_per_epoch,
-                     self.recipe.batch_size, self.recipe.crop_size)
+                     self.recipe.batch_size, self.recipe.crop_size,
+                     keras.mixed_precision.dtype_policy().name)
         self._write_config()
-        if start >= self.total_steps:
-            logging.info("stage %s is complete (step %d >= %d): nothing to do", config.stage,
-                         start, self.total_steps)
+        if start >= self.total_steps or self._budget_spent():
+            logging.info("stage %s is complete (step %d of %d, %.1f of %s minutes): nothing to do",
+                         config.stage, start, self.total_steps,
+                         float(self.train_seconds.numpy()) / 60, config.max_minutes)
             self._export_final()
             return {}
         step_fn = self.step_function()
@@ -232,28 +263,41 @@ class Trainer:
         writer = tf.summary.create_file_writer(config.resolved_log_dir)
         progbar = keras.utils.Progbar(self.total_steps, stateful_metrics=["learning_rate"])
         progbar.update(start)
-        logs, last_time, last_step = {}, time.perf_counter(), start
+        if start == 0 and self.evaluator is not None:
+            self._evaluate(0, writer)
+        logs, last_time = {}, time.perf_counter()
+        summary_clock, summary_step = last_time, start
         for lr, hr in dataset:
             out = step_fn(lr, hr)
+            logs = {k: float(v) for k, v in out.items()}  # waits for the step
+            now = time.perf_counter()
+            self.train_seconds.assign_add(now - last_time)
+            last_time = now
             step = int(self.step.assign_add(1).numpy())
-            logs = {k: float(v) for k, v in out.items()}
+            done = step >= self.total_steps or self._budget_spent()
             progbar.update(step, [*logs.items(), ("learning_rate", self.learning_rate())])
-            if step % config.summary_every == 0 or step == self.total_steps:
-                now = time.perf_counter()
+            if step % config.summary_every == 0 or done:
+                rate = (step - summary_step) / max(now - summary_clock, 1e-9)  # wall clock
                 with writer.as_default(step=step):
                     for name, value in logs.items():
                         tf.summary.scalar(f"loss/{name}", value)
                     tf.summary.scalar("learning_rate", self.learning_rate())
-                    tf.summary.scalar("steps_per_sec", (step - last_step) / (now - last_time))
-                last_time, last_step = now, step
-            if step % config.image_every == 0 or step == self.total_steps:
+                    tf.summary.scalar("steps_per_sec", rate)
+                self._log_line({"step": step, "train_seconds": float(self.train_seconds.numpy()),
+                                "learning_rate": self.learning_rate(), "steps_per_sec": rate,
+                                **logs})
+                summary_clock, summary_step = now, step
+            if step % config.image_every == 0 or done:
                 with writer.as_default(step=step):
                     tf.summary.image("samples/bicubic_sr_hr", self._comparison(fixed_lr, fixed_hr),
                                      max_outputs=4)
-            if step % config.save_every == 0 or step == self.total_steps:
+            if self.evaluator is not None and (step % config.eval_every == 0 or done):
+                self._evaluate(step, writer)
+            if step % config.save_every == 0 or done:
                 path = self.manager.save(checkpoint_number=step)
                 logging.info("saved checkpoint %s", path)
-            if step >= self.total_steps:
+            last_time = time.perf_counter()  # summaries and saves don't count as training time
+            if done:
                 break
         writer.flush()
         self._export_final()

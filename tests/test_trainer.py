@@ -156,3 +156,35 @@ def test_empty_folder_is_a_clear_error(tmp_path, tiny_recipe):
 def test_data_module_resume_matches_trainer_steps(image_dir, tiny_recipe):
     files = data.scan_images(data.list_images(str(image_dir)), 32)[0]
     assert data.TrainingData(files, 32, 2).steps_per_epoch == 3
+
+
+def test_time_budget_stops_the_stage_and_counts_over_reruns(tmp_path, image_dir, tiny_recipe):
+    config = _config(tmp_path, image_dir, tiny_recipe, "init", 10_000, max_minutes=0.05)
+    first = _trainer(config)
+    first.train()
+    steps = int(first.step.numpy())
+    assert 0 < steps < 10_000
+    assert float(first.train_seconds.numpy()) >= 3.0
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith(f"ckpt-{steps}")
+    again = _trainer(config)
+    assert again.train() == {} and int(again.step.numpy()) == steps
+
+
+def test_log_file_and_evaluator(tmp_path, image_dir, tiny_recipe):
+    import json
+    calls = []
+
+    def evaluator(generator):
+        calls.append(generator)
+        return {"psnr": 20.0 + len(calls)}
+
+    config = _config(tmp_path, image_dir, tiny_recipe, "init", 4).__class__(
+        **{**_config(tmp_path, image_dir, tiny_recipe, "init", 4).__dict__, "eval_every": 2})
+    keras.utils.set_random_seed(0)
+    trainer.Trainer(config, evaluator=evaluator).train()
+    records = [json.loads(line) for line in
+               open(tmp_path / "run" / "init" / "log.jsonl", encoding="utf-8")]
+    assert [r["step"] for r in records if "mse" in r] == [1, 2, 3, 4]
+    assert [(r["step"], r["val_psnr"]) for r in records if "val_psnr" in r] == \
+        [(0, 21.0), (2, 22.0), (4, 23.0)]
+    assert all(r["steps_per_sec"] > 0 for r in records if "mse" in r)

@@ -37,6 +37,8 @@ def define_flags():
     flags.DEFINE_integer("summary_every", 50, "Steps between TensorBoard scalars.")
     flags.DEFINE_integer("image_every", 500, "Steps between TensorBoard image summaries.")
     flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept per stage.")
+    flags.DEFINE_float("max_minutes", None,
+                       "Wall-clock training budget of the stage, summed over reruns.")
     flags.mark_flags_as_required(["stage", "checkpoint_dir"])
 
 
@@ -51,7 +53,7 @@ def config_from_flags():
         epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment, cache=FLAGS.cache,
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
-        max_to_keep=FLAGS.max_to_keep, from_scratch=FLAGS.from_scratch,
+        max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes, from_scratch=FLAGS.from_scratch,
         deterministic=FLAGS.deterministic, precision=FLAGS.precision)
 
 
