@@ -21,10 +21,16 @@ setuptools.setup(
     ],
     extras_require={
         "test": ["pytest"],
+        # Warm-up request protos and the gRPC client; must match the installed TensorFlow
+        # (tensorflow-serving-api 2.21 requires tensorflow>=2.21,<3). Export works without it.
+        "serving": ["tensorflow-serving-api>=2.16"],
     },
     entry_points={
         "console_scripts": [
             "srgan-train=srgan_tf.cli.train:run",
+            "srgan-evaluate=srgan_tf.cli.evaluate:run",
+            "srgan-upscale=srgan_tf.cli.upscale:run",
+            "srgan-export=srgan_tf.cli.export:run",
         ],
     },
 )

@@ -56,7 +56,7 @@ class Recipe:
     feature_scale: float = 1.0  # paper: VGG feature maps rescaled by 1/12.75
     adversarial_weight: float = 1e-3
     vgg_layer: str = "block4_pool"  # TensorLayer: pool4 (14x14x512 at 224x224)
-    vgg_input_size: Optional[int] = 224  # TensorLayer resizes to 224x224; None = HR patch size
+    vgg_input_size: Optional[int] = 224  # TensorLayer resizes to 224x224; None or 0 = HR patch
 
     @classmethod
     def from_preset(cls, preset, **overrides):

@@ -58,7 +58,8 @@ class VGGFeatures(keras.Model):
 
     Args:
       layer: VGG19 layer name, "block4_pool" (TensorLayer) or "block5_conv4" (paper's VGG54).
-      input_size: resize inputs to input_size x input_size (bilinear) first, or None to keep them.
+      input_size: resize inputs to input_size x input_size (bilinear) first, or None / 0 to
+        compute the features on the images as they are.
       weights: see `load_vgg19`.
       vgg: an already built VGG19 (then `weights` is ignored).
     Call:
@@ -76,7 +77,7 @@ class VGGFeatures(keras.Model):
 
     def call(self, x, training=False):
         x = tf.cast(x, tf.float32)
-        if self.input_size is not None:
+        if self.input_size:
             x = tf.image.resize(x, [self.input_size, self.input_size], method="bilinear")
         x = (x + 1.0) * 127.5  # [-1, 1] -> [0, 255]
         x = x[..., ::-1] - tf.constant(_BGR_MEAN, dtype=x.dtype)  # RGB -> BGR, minus mean

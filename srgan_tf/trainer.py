@@ -261,7 +261,9 @@ class Trainer:
         dataset = self.strategy.experimental_distribute_dataset(self.data.dataset(start))
         fixed_lr, fixed_hr = self.data.fixed_batch()
         writer = tf.summary.create_file_writer(config.resolved_log_dir)
-        progbar = keras.utils.Progbar(self.total_steps, stateful_metrics=["learning_rate"])
+        # A time-budgeted stage has no meaningful step target: show a counter without ETA.
+        target = None if config.max_minutes is not None else self.total_steps
+        progbar = keras.utils.Progbar(target, stateful_metrics=["learning_rate"])
         progbar.update(start)
         if start == 0 and self.evaluator is not None:
             self._evaluate(0, writer)

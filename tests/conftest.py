@@ -4,7 +4,10 @@ import pathlib
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
+
+from srgan_tf import Generator
 
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -19,6 +22,29 @@ def shared_dir(name):
     if not path.is_dir():
         pytest.skip(f"{path} not found: the shared benchmark images sit beside the project root")
     return path
+
+
+def lively_generator(seed=0, **kwargs):
+    """A tiny Generator whose weights give outputs spread over (-1, 1).
+
+    The recipe's N(0, 0.02) init makes a 1-block generator output ~1e-3 everywhere, which any
+    broken export would match; these fan-in-scaled weights make every comparison meaningful.
+    """
+    generator = Generator(num_feat=8, num_block=1, upsample_feat=32, **kwargs)
+    generator(tf.zeros([1, 8, 8, 3]))
+    rng = np.random.default_rng(seed)
+    for variable in generator.weights:
+        name, shape = variable.path.split("/")[-1], tuple(variable.shape)
+        if name == "kernel":
+            value = rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape[:-1])), shape)
+        elif name == "gamma":
+            value = 1.0 + rng.normal(0.0, 0.1, shape)
+        elif name == "moving_variance":
+            value = rng.uniform(0.5, 1.5, shape)
+        else:  # bias, beta, moving_mean, PReLU alpha
+            value = rng.normal(0.0, 0.1, shape)
+        variable.assign(value.astype(np.float32))
+    return generator
 
 
 @pytest.fixture

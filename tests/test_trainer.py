@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import srgan_tf  # noqa: F401  (registers the Keras classes)
 from srgan_tf import data, trainer
 from srgan_tf.config import TrainConfig
 from srgan_tf.loading import load_generator

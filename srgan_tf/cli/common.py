@@ -20,6 +20,15 @@ def _parse_flags(argv):
         fail(str(e))
 
 
-def run(main):
-    """Runs `main(argv)` under absl with flag errors reported as one line, exit code 2."""
+def run(main, module=None):
+    """Runs `main(argv)` under absl with flag errors reported as one line, exit code 2.
+
+    Args:
+      main: function argv -> None.
+      module: name of the module that defined the command's flags; absl's --help lists only the
+        main script's flags, so these are adopted as its key flags.
+    """
+    if module is not None:
+        for flag in flags.FLAGS.flags_by_module_dict().get(module, []):
+            flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main, flags_parser=_parse_flags)

@@ -84,4 +84,4 @@ def main(argv):
 def run():
     """Console-script entry point."""
     define_flags()
-    common.run(main)
+    common.run(main, __name__)

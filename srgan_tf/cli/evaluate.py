@@ -1,0 +1,115 @@
+"""`python -m srgan_tf.evaluate`: PSNR/SSIM of a generator or bicubic, by the SR papers' protocol.
+
+  python -m srgan_tf.evaluate --checkpoint_dir runs/x --hr_dir ../shared/data/Set5 \
+      --hr_dir ../shared/data/Set14 --output_json results.json
+  python -m srgan_tf.evaluate --bicubic --hr_dir ../shared/data/Set5
+"""
+
+import json
+import math
+import os
+import sys
+
+from absl import flags, logging
+
+from srgan_tf.cli import common
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+    """Defines the evaluation flags (--hr_dir and one model source are required)."""
+    flags.DEFINE_string("checkpoint_dir", None, "Training run directory (latest stage is used).")
+    flags.DEFINE_string("model", None, "A generator .keras file, or a SavedModel from export.py.")
+    flags.DEFINE_bool("bicubic", False, "Evaluate the bicubic baseline instead of a model.")
+    flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
+    flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")
+    flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
+
+
+def _format_db(value):
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
+def format_table(results, label, crop_border):
+    """Returns the per-image table and per-set means of `evaluate.evaluate` results as text."""
+    lines = []
+    for name, result in results.items():
+        baseline = "bicubic" in result
+        header = f"{'image':<24} {'size':>9} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8}"
+        if baseline:
+            header += f" {'bic PSNR-Y':>10} {'bic SSIM-Y':>10} {'gain dB':>7}"
+        lines += ["", f"{name} ({label}; Y of BT.601 and RGB, {crop_border}-px border removed)",
+                  header]
+        rows = result["images"] + [{"name": "mean", **{k: result[k] for k in
+                                                         ("psnr_y", "ssim_y", "psnr_rgb")},
+                                    **{f"bicubic_{k}": v for k, v in
+                                       result.get("bicubic", {}).items()}}]
+        for row in rows:
+            size = "x".join(str(s) for s in row["size"]) if "size" in row else ""
+            line = (f"{row['name']:<24} {size:>9} {_format_db(row['psnr_y']):>7} "
+                    f"{row['ssim_y']:>7.4f} {_format_db(row['psnr_rgb']):>8}")
+            if baseline:
+                line += (f" {_format_db(row['bicubic_psnr_y']):>10} "
+                         f"{row['bicubic_ssim_y']:>10.4f} "
+                         f"{row['psnr_y'] - row['bicubic_psnr_y']:>+7.2f}")
+            lines.append(line)
+        lines.append(f"{result['num_images']} images, {result['images_per_s']:.2f} images/s "
+                     "(whole-image inference)")
+    return "\n".join(lines)
+
+
+def _write_json(results, path):
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temp = f"{path}.{os.getpid()}.tmp"
+    with open(temp, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    os.replace(temp, path)
+
+
+def main(argv):
+    if len(argv) > 1:
+        common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    sources = [f"--{name}" for name in ("checkpoint_dir", "model", "bicubic") if FLAGS[name].value]
+    if len(sources) != 1:
+        common.fail("give exactly one of --checkpoint_dir, --model or --bicubic, got "
+                    f"{', '.join(sources) or 'none'}")
+    if not FLAGS.hr_dir:
+        common.fail("--hr_dir is required (a folder of HR images, repeatable)")
+    # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
+    from srgan_tf import evaluate, upscale  # pylint: disable=import-outside-toplevel
+
+    try:
+        for hr_dir in FLAGS.hr_dir:
+            evaluate.list_images(hr_dir)
+        if FLAGS.bicubic:
+            sr_fn, baseline_fn, label = upscale.bicubic_resolver(), None, "bicubic"
+        else:
+            sr_fn, _ = upscale.load_resolver(checkpoint_dir=FLAGS.checkpoint_dir, model=FLAGS.model)
+            baseline_fn, label = upscale.bicubic_resolver(), FLAGS.checkpoint_dir or FLAGS.model
+    except (ValueError, FileNotFoundError) as e:
+        common.fail(str(e))
+    logging.info("evaluating %s on %s", label, ", ".join(FLAGS.hr_dir))
+    try:
+        results = evaluate.evaluate(sr_fn, FLAGS.hr_dir, save_dir=FLAGS.save_dir,
+                                    baseline_fn=baseline_fn)
+    except (ValueError, FileNotFoundError) as e:
+        common.fail(str(e))
+    print(format_table(results, label, evaluate.CROP_BORDER))
+    for name in evaluate.near_bicubic(results):
+        print(f"WARNING: on {name} the model is within {evaluate.NEAR_BICUBIC_DB} dB of bicubic "
+              "(or below it): is it trained, and was it fed the protocol's LR?", file=sys.stderr)
+    if FLAGS.output_json:
+        _write_json(results, FLAGS.output_json)
+        logging.info("wrote %s", FLAGS.output_json)
+
+
+def run():
+    """Console-script entry point."""
+    define_flags()
+    common.run(main, __name__)
+
+
+if __name__ == "__main__":
+    run()

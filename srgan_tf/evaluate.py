@@ -1,0 +1,176 @@
+"""Evaluation of a x4 super-resolver with the protocol of the SR papers' tables.
+
+For every HR image of a folder: crop to a multiple of 4 (modcrop); make the LR by antialiased
+bicubic x4 downsampling rounded to uint8, as if saved; super-resolve the whole image at once
+(fully convolutional, no tiling, no fixed size); round the output to uint8; score PSNR and SSIM
+on the Y channel of BT.601 YCbCr with a 4-pixel border removed, plus RGB PSNR (same border).
+Grayscale HR images are scored as RGB with three equal channels.
+
+`python -m srgan_tf.evaluate --hr_dir DIR ...` runs the CLI (srgan_tf/cli/evaluate.py).
+"""
+
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from PIL import Image
+
+from srgan_tf import metrics
+from srgan_tf.config import SCALE
+from srgan_tf.imaging import (bicubic_downsample, modcrop, read_rgb, signed_to_uint8,
+                              uint8_to_signed)
+from srgan_tf.upscale import INPUT_EXTENSIONS, upscale_array
+
+CROP_BORDER = SCALE  # pixels shaved from each side before scoring, as in the published tables
+SCORES = ("psnr_y", "ssim_y", "psnr_rgb")
+NEAR_BICUBIC_DB = 0.1  # a model this close to bicubic (Y PSNR) is reported loudly
+
+
+def protocol_lr(hr_u8):
+    """Makes the benchmark LR of an HR image: antialiased bicubic x4, rounded to uint8.
+
+    Args:
+      hr_u8: uint8 [H, W, 3] in [0, 255], H and W multiples of 4 (see `imaging.modcrop`).
+    Returns:
+      numpy uint8 [H/4, W/4, 3].
+    """
+    return signed_to_uint8(bicubic_downsample(uint8_to_signed(hr_u8))).numpy()
+
+
+def score(sr_u8, hr_u8, crop_border=CROP_BORDER):
+    """Scores an SR image against its HR image with the papers' protocol.
+
+    Args:
+      sr_u8, hr_u8: uint8 [H, W, 3] in [0, 255].
+      crop_border: pixels removed from each side.
+    Returns:
+      dict: psnr_y (dB), ssim_y, psnr_rgb (dB).
+    """
+    return {"psnr_y": metrics.psnr(sr_u8, hr_u8, crop_border, test_y_channel=True),
+            "ssim_y": metrics.ssim(sr_u8, hr_u8, crop_border, test_y_channel=True),
+            "psnr_rgb": metrics.psnr(sr_u8, hr_u8, crop_border, test_y_channel=False)}
+
+
+def list_images(hr_dir):
+    """Returns the sorted image files directly inside `hr_dir`.
+
+    Raises:
+      FileNotFoundError / ValueError: naming --hr_dir when it is missing or holds no image.
+    """
+    if not os.path.isdir(hr_dir):
+        raise FileNotFoundError(f"--hr_dir {hr_dir} is not a directory")
+    paths = sorted(os.path.join(hr_dir, name) for name in os.listdir(hr_dir)
+                   if name.lower().endswith(INPUT_EXTENSIONS))
+    if not paths:
+        raise ValueError(f"--hr_dir {hr_dir} holds no image ({', '.join(INPUT_EXTENSIONS)})")
+    return paths
+
+
+def set_name(hr_dir):
+    """Returns the name a folder's results are filed under: its base name (Set5, Set14...)."""
+    return os.path.basename(os.path.normpath(os.path.abspath(hr_dir)))
+
+
+def _evaluate_image(sr_fn, baseline_fn, hr, crop_border):
+    """Returns (sr uint8 [H, W, 3], seconds of SR, scores dict) for one modcropped HR image."""
+    if min(hr.shape[:2]) < SCALE:
+        raise ValueError(f"smaller than {SCALE}x{SCALE}")
+    lr = protocol_lr(hr)
+    start = time.perf_counter()
+    try:
+        sr = upscale_array(sr_fn, lr, tile=0)
+    except tf.errors.OpError as e:
+        raise ValueError(f"the model failed: {e.message.splitlines()[0]}") from None
+    seconds = time.perf_counter() - start
+    row = {**score(sr, hr, crop_border), "size": list(hr.shape[:2])}
+    if baseline_fn is not None:
+        base = score(upscale_array(baseline_fn, lr, tile=0), hr, crop_border)
+        row.update({f"bicubic_{k}": v for k, v in base.items()})
+    return sr, seconds, row
+
+
+def _mean(rows, key):
+    return float(np.mean([row[key] for row in rows]))
+
+
+def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER):
+    """Evaluates a super-resolver on folders of HR images with the papers' protocol.
+
+    Args:
+      sr_fn: uint8 [h, w, 3] -> uint8 [4h, 4w, 3] (see `upscale.keras_resolver`,
+        `upscale.bicubic_resolver`), run once per image on the whole LR image.
+      hr_dirs: list of folders of HR images; each is one set named after the folder.
+      save_dir: when given, SR images are written to `save_dir`/<set>/<stem>_x4.png.
+      baseline_fn: optional second super-resolver (the bicubic baseline) scored alongside:
+        each image and set then also gets "bicubic_<score>" entries.
+      crop_border: pixels shaved from each side before scoring.
+    Returns:
+      {set name: {"psnr_y", "ssim_y", "psnr_rgb": means, "num_images", "seconds" (SR time),
+       "images_per_s", ["bicubic": {means}], "images": [{"name", "psnr_y", "ssim_y",
+       "psnr_rgb", "size": [H, W] after modcrop, ["bicubic_psnr_y", ...]}, ...]}}.
+    Raises:
+      ValueError / FileNotFoundError: naming the folder or file that can't be evaluated.
+    """
+    names = [set_name(d) for d in hr_dirs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"--hr_dir folders must have distinct names, {duplicates[0]} repeats")
+    paths_by_set = {name: list_images(d) for name, d in zip(names, hr_dirs)}
+    results = {}
+    for name, paths in paths_by_set.items():
+        rows, seconds = [], 0.0
+        for path in paths:
+            hr = modcrop(read_rgb(path), SCALE)
+            try:
+                sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr, crop_border)
+            except ValueError as e:
+                raise ValueError(f"cannot evaluate {path}: {e}") from None
+            seconds += sr_seconds
+            row = {"name": os.path.basename(path), **row}
+            rows.append(row)
+            logging.info("%s/%s: PSNR-Y %.2f dB, SSIM-Y %.4f", name, row["name"], row["psnr_y"],
+                         row["ssim_y"])
+            if save_dir is not None:
+                _save_png(sr, os.path.join(save_dir, name, os.path.splitext(row["name"])[0]
+                                           + "_x4.png"))
+        result = {k: _mean(rows, k) for k in SCORES}
+        result.update(num_images=len(rows), seconds=seconds,
+                      images_per_s=len(rows) / seconds if seconds > 0 else float("inf"))
+        if baseline_fn is not None:
+            result["bicubic"] = {k: _mean(rows, f"bicubic_{k}") for k in SCORES}
+            if _near_bicubic(result):
+                logging.warning(
+                    "%s: the model scores %.2f dB PSNR-Y against %.2f dB for bicubic, less than "
+                    "%.1f dB better: is it trained, and was it fed the right LR?", name,
+                    result["psnr_y"], result["bicubic"]["psnr_y"], NEAR_BICUBIC_DB)
+        result["images"] = rows
+        results[name] = result
+        logging.info("%s: %d images, PSNR-Y %.2f dB, SSIM-Y %.4f, PSNR-RGB %.2f dB, %.2f images/s",
+                     name, len(rows), result["psnr_y"], result["ssim_y"], result["psnr_rgb"],
+                     result["images_per_s"])
+    return results
+
+
+def _near_bicubic(result):
+    return "bicubic" in result and result["psnr_y"] - result["bicubic"]["psnr_y"] < NEAR_BICUBIC_DB
+
+
+def near_bicubic(results):
+    """Returns the names of sets where the model is less than NEAR_BICUBIC_DB above bicubic."""
+    return [name for name, result in results.items() if _near_bicubic(result)]
+
+
+def _save_png(image_u8, path):
+    """Writes uint8 [H, W, 3] as PNG under a temporary name, then renames it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temp = f"{path}.{os.getpid()}.tmp"
+    Image.fromarray(image_u8).save(temp, format="PNG")
+    os.replace(temp, path)
+
+
+if __name__ == "__main__":
+    from srgan_tf.cli import evaluate as cli  # pylint: disable=import-outside-toplevel
+    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
+    cli.run()

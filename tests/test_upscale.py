@@ -1,0 +1,326 @@
+"""Tests of srgan_tf.upscale and its CLI: tiling, alpha, image modes, streaming PNG, bad inputs."""
+
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from srgan_tf import upscale
+from srgan_tf.imaging import bicubic_upsample, signed_to_uint8, uint8_to_signed
+from srgan_tf.serving import receptive_radius
+from tests.conftest import REPO, lively_generator, write_images
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return lively_generator()
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, generator):
+    path = tmp_path_factory.mktemp("model") / "generator.keras"
+    generator.save(path)
+    return path
+
+
+def photo(height, width, seed=0):
+    """uint8 [height, width, 3]: smooth colour plus texture, like a photo."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, [height // 8 + 2, width // 8 + 2, 3]).astype(np.float32)
+    smooth = tf.image.resize(coarse, [height, width], method="bicubic").numpy()
+    return np.clip(smooth + rng.normal(0, 20, smooth.shape), 0, 255).astype(np.uint8)
+
+
+def run_cli(*args):
+    """Runs `python -m srgan_tf.upscale ARGS` from the repo; returns the CompletedProcess."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "srgan_tf.upscale", *map(str, args)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiling.
+
+@pytest.mark.parametrize("preset", ["tensorlayer", "paper"])
+@pytest.mark.parametrize("height, width, tile", [(37, 53, 16), (64, 64, 20), (128, 128, 40)])
+def test_tiled_equals_untiled(preset, height, width, tile):
+    generator = lively_generator(preset=preset)
+    resolver = upscale.keras_resolver(generator)
+    image = photo(height, width)
+    overlap = receptive_radius(generator)
+    if tile <= 2 * overlap:
+        tile = 2 * overlap + 4
+    whole = upscale.upscale_array(resolver, image, tile=0)
+    tiles = []
+    tiled = upscale.upscale_array(resolver, image, tile=tile, overlap=overlap,
+                                  progress=lambda: tiles.append(1))
+    assert whole.shape == tiled.shape == (4 * height, 4 * width, 3)
+    assert len(tiles) == upscale.count_tiles(height, width, tile, overlap) > 1
+    diff = np.abs(whole.astype(int) - tiled)
+    assert diff.max() <= 1 and diff.mean() < 0.5, (diff.max(), diff.mean())
+    assert whole.std() > 20  # the model's output isn't flat: the comparison means something
+
+
+def test_tiled_equals_untiled_on_512_by_512(generator):
+    resolver = upscale.keras_resolver(generator)
+    image = photo(512, 512, seed=3)
+    whole = upscale.upscale_array(resolver, image, tile=0)
+    tiled = upscale.upscale_array(resolver, image, tile=upscale.DEFAULT_TILE,
+                                  overlap=receptive_radius(generator))
+    diff = np.abs(whole.astype(int) - tiled)
+    assert diff.max() <= 1 and diff.mean() < 0.5
+
+
+def test_too_little_overlap_leaves_seams(generator):
+    resolver = upscale.keras_resolver(generator)
+    image = photo(64, 64)
+    whole = upscale.upscale_array(resolver, image, tile=0)
+    seamy = upscale.upscale_array(resolver, image, tile=16, overlap=0)
+    assert np.abs(whole.astype(int) - seamy).max() > 1  # the test above isn't vacuous
+
+
+def test_measured_radius_within_the_architectural_one(generator):
+    measured = upscale.measured_radius(upscale.keras_resolver(generator).signed_fn)
+    assert receptive_radius(generator) - 2 <= measured <= receptive_radius(generator)
+    assert upscale.measured_radius(upscale.bicubic_resolver().signed_fn) == 2
+
+
+def test_alpha_is_bicubic_and_stitches_exactly():
+    rng = np.random.default_rng(4)
+    image = photo(37, 53)
+    alpha = rng.integers(0, 256, [37, 53], dtype=np.uint8)
+    bicubic = upscale.bicubic_resolver()
+    out = upscale.upscale_array(bicubic, image, alpha, tile=12, overlap=3)
+    expected = signed_to_uint8(bicubic_upsample(uint8_to_signed(alpha[..., None]))).numpy()
+    assert out.shape == (148, 212, 4)
+    np.testing.assert_array_equal(out[..., 3:], expected)
+
+
+def test_bad_tiling_and_outputs_are_rejected(generator):
+    resolver = upscale.keras_resolver(generator)
+    with pytest.raises(ValueError,
+                       match=r"--tile must be more than twice the tile overlap \(6\), got 12"):
+        upscale.upscale_array(resolver, photo(20, 20), tile=12, overlap=6)
+    with pytest.raises(ValueError, match="--tile_overlap must be >= 0, got -1"):
+        upscale.upscale_array(resolver, photo(20, 20), tile=0, overlap=-1)
+    with pytest.raises(ValueError, match=r"expected uint8 \[H, W, 3\], got uint8 \(20, 20, 4\)"):
+        upscale.upscale_array(resolver, np.zeros([20, 20, 4], np.uint8), tile=0)
+    with pytest.raises(ValueError, match=r"returned \(20, 20, 3\) for a 20x20 input"):
+        upscale.upscale_array(lambda lr: lr, photo(20, 20), tile=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model sources.
+
+def test_saved_model_resolver_matches_keras(tmp_path, generator):
+    module = tf.Module()
+    module.variables_ = list(generator.variables)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="images")])
+    def serve(images):
+        sr = generator(images * 2.0 - 1.0, training=False)
+        return {"sr_images": tf.clip_by_value((sr + 1.0) / 2.0, 0.0, 1.0)}
+
+    module.serve = serve
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": serve})
+    image = photo(21, 30)
+    from_saved, overlap = upscale.load_resolver(saved_model=str(tmp_path / "sm"))
+    assert overlap >= upscale.DEFAULT_OVERLAP
+    from_model_flag, _ = upscale.load_resolver(model=str(tmp_path / "sm"))
+    expected = upscale.keras_resolver(generator)(image)
+    for resolver in (from_saved, from_model_flag):
+        assert np.abs(resolver(image).astype(int) - expected).max() <= 1
+
+
+def test_load_resolver_from_keras_file(model_file, generator):
+    resolver, overlap = upscale.load_resolver(model=str(model_file))
+    assert overlap == receptive_radius(generator) == 6
+    image = photo(16, 16)
+    np.testing.assert_array_equal(resolver(image), upscale.keras_resolver(generator)(image))
+
+
+def test_load_resolver_errors(tmp_path):
+    with pytest.raises(ValueError, match="exactly one of --checkpoint_dir, --model or --saved_model"
+                                         ", got none"):
+        upscale.load_resolver()
+    with pytest.raises(FileNotFoundError, match="--model .*nope.keras does not exist"):
+        upscale.load_resolver(model=str(tmp_path / "nope.keras"))
+    with pytest.raises(ValueError, match="--saved_model .* is not a SavedModel directory"):
+        upscale.load_resolver(saved_model=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="--checkpoint_dir: no checkpoint under"):
+        upscale.load_resolver(checkpoint_dir=str(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Files.
+
+def write(path, image, **save_args):
+    image.save(path, **save_args)
+    return path
+
+
+def test_read_image_modes(tmp_path):
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, [10, 12, 3], dtype=np.uint8)
+    gray16 = Image.fromarray((rng.integers(0, 65536, [10, 12])).astype(np.uint16))
+    palette = Image.fromarray(rgb).convert("P")
+    palette.info["transparency"] = 0
+    cases = {
+        "rgba.png": (Image.fromarray(np.dstack([rgb, rgb[..., 0]]), "RGBA"), True, False),
+        "la.png": (Image.fromarray(rgb[..., 0]).convert("LA"), True, True),
+        "gray.png": (Image.fromarray(rgb[..., 0]), False, True),
+        "gray16.png": (gray16, False, True),
+        "palette.png": (palette, True, False),
+        "cmyk.jpg": (Image.fromarray(rgb).convert("CMYK"), False, False),
+        "bilevel.bmp": (Image.fromarray(rgb[..., 0]).convert("1"), False, True),
+    }
+    for name, (image, has_alpha, is_gray) in cases.items():
+        extra = {"transparency": 0} if name == "palette.png" else {}
+        path = write(tmp_path / name, image, **extra)
+        pixels, alpha, gray = upscale.read_image(path)
+        assert pixels.shape == (10, 12, 3) and pixels.dtype == np.uint8, name
+        assert (alpha is not None) == has_alpha and gray == is_gray, name
+    np.testing.assert_array_equal(upscale.read_image(tmp_path / "rgba.png")[1], rgb[..., 0])
+
+
+def test_read_image_honours_exif_orientation(tmp_path):
+    image = Image.fromarray(photo(10, 20))
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    image.save(tmp_path / "rotated.jpg", exif=exif.tobytes())
+    assert upscale.read_image(tmp_path / "rotated.jpg")[0].shape == (20, 10, 3)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+def test_png_stream_writer_round_trips(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    image = photo(70, 33, seed=channels)
+    pixels = np.dstack([image, rng.integers(0, 256, [70, 33], dtype=np.uint8)])[..., :channels]
+    with upscale.PngStreamWriter(tmp_path / "a.png", 33, 70, channels) as writer:
+        for start, stop in [(0, 1), (1, 30), (30, 70)]:
+            writer.write(pixels[start:stop])
+    with Image.open(tmp_path / "a.png") as decoded:
+        assert decoded.mode == {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[channels]
+        np.testing.assert_array_equal(np.asarray(decoded).reshape(pixels.shape), pixels)
+
+
+def test_png_stream_writer_checks_rows(tmp_path):
+    writer = upscale.PngStreamWriter(tmp_path / "a.png", 4, 3, 3)
+    with pytest.raises(ValueError, match="PNG is 3 rows high, got 4"):
+        writer.write(np.zeros([4, 4, 3], np.uint8))
+    writer.write(np.zeros([2, 4, 3], np.uint8))
+    with pytest.raises(ValueError, match="PNG is 3 rows high, only 2 written"):
+        writer.close()
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpeg", "webp", "tiff", "bmp"])
+def test_upscale_file_formats_and_modes(tmp_path, image_format):
+    bicubic = upscale.bicubic_resolver()
+    rgba = Image.fromarray(np.dstack([photo(9, 11), np.full([9, 11], 200, np.uint8)]), "RGBA")
+    gray = Image.fromarray(photo(9, 11)[..., 0])
+    for name, image, mode in [("rgba.png", rgba, "RGBA"), ("gray.png", gray, "L")]:
+        path = write(tmp_path / name, image)
+        out = upscale.output_path(path, str(tmp_path / "out"), image_format)
+        os.makedirs(tmp_path / "out", exist_ok=True)
+        info = upscale.upscale_file(bicubic, path, out, tile=8, overlap=2,
+                                    image_format=image_format)
+        assert info["output_size"] == (36, 44) and info["mode"] == mode
+        with Image.open(out) as result:
+            assert result.size == (44, 36)
+            # JPEG and BMP keep no alpha, WebP no grayscale.
+            expected = {("jpeg", "RGBA"): "RGB", ("bmp", "RGBA"): "RGB",
+                        ("webp", "L"): "RGB"}.get((image_format, mode), mode)
+            assert result.mode == expected
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(
+        f"{stem}_x4{upscale.FORMATS[image_format][1]}" for stem in ("gray", "rgba"))
+
+
+def test_upscale_file_output_matches_untiled_array(tmp_path, generator):
+    resolver = upscale.keras_resolver(generator)
+    image = photo(37, 53)
+    write(tmp_path / "odd.png", Image.fromarray(image))
+    upscale.upscale_file(resolver, tmp_path / "odd.png", tmp_path / "odd_x4.png", tile=16,
+                         overlap=6)
+    with Image.open(tmp_path / "odd_x4.png") as result:
+        written = np.asarray(result)
+    assert np.abs(written.astype(int) - upscale.upscale_array(resolver, image, tile=0)).max() <= 1
+
+
+def test_upscale_file_refuses_bad_inputs_and_never_overwrites_one(tmp_path):
+    bicubic = upscale.bicubic_resolver()
+    source = write(tmp_path / "a.png", Image.fromarray(photo(8, 8)))
+    before = source.read_bytes()
+    with pytest.raises(ValueError, match="refusing to overwrite input .*a.png"):
+        upscale.upscale_file(bicubic, source, source)
+    assert source.read_bytes() == before
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    with pytest.raises(ValueError, match="cannot decode .*bad.jpg"):
+        upscale.upscale_file(bicubic, tmp_path / "bad.jpg", tmp_path / "bad_x4.png")
+    with pytest.raises(ValueError,
+                       match="--format must be one of png, jpeg, webp, tiff, bmp, got 'gif'"):
+        upscale.upscale_file(bicubic, source, tmp_path / "x.gif", image_format="gif")
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "bad.jpg"]  # no partial or temporary file
+
+
+def test_list_inputs(tmp_path):
+    write_images(tmp_path / "d", [(8, 8), (8, 8)])
+    (tmp_path / "d" / "notes.txt").write_text("not an image")
+    paths, problems = upscale.list_inputs([str(tmp_path / "d"), str(tmp_path / "d" / "img00.png"),
+                                           str(tmp_path / "d" / "*.png"), str(tmp_path / "none*"),
+                                           str(tmp_path / "missing.png")])
+    assert [os.path.basename(p) for p in paths] == ["img00.png", "img01.png"]
+    assert problems == [f"{tmp_path}/none*: no file matches",
+                        f"{tmp_path}/missing.png: no such file or folder"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI.
+
+def test_cli_mixed_folder(tmp_path, model_file):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rgb = photo(13, 17)
+    write(folder / "a.png", Image.fromarray(rgb))
+    write(folder / "b.jpg", Image.fromarray(rgb), quality=90)
+    write(folder / "c.bmp", Image.fromarray(rgb[..., 0]))
+    write(folder / "d.webp", Image.fromarray(np.dstack([rgb, rgb[..., 1]]), "RGBA"))
+    write(folder / "e.tif", Image.fromarray(rgb))
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    (folder / "f.png").write_bytes(buffer.getvalue()[:60])  # truncated
+    proc = run_cli(folder, "--output_dir", tmp_path / "out", "--model", model_file, "--tile", "16")
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot decode" in proc.stderr and "f.png" in proc.stderr
+    assert "upscaled 5 of 6 inputs" in proc.stdout
+    outputs = sorted(os.listdir(tmp_path / "out"))
+    assert outputs == ["a_x4.png", "b_x4.png", "c_x4.png", "d_x4.png", "e_x4.png"]
+    for name, mode in zip(outputs, ["RGB", "RGB", "L", "RGBA", "RGB"]):
+        with Image.open(tmp_path / "out" / name) as result:
+            assert result.size == (68, 52) and result.mode == mode, name
+
+
+def test_cli_never_overwrites_an_input(tmp_path, model_file):
+    a = write(tmp_path / "a.png", Image.fromarray(photo(8, 8)))
+    a_x4 = write(tmp_path / "a_x4.png", Image.fromarray(photo(8, 8, seed=1)))
+    before = a_x4.read_bytes()
+    proc = run_cli(a, a_x4, "--output_dir", tmp_path, "--model", model_file)
+    assert proc.returncode == 2
+    assert "its output" in proc.stderr and "is one of the inputs" in proc.stderr
+    assert a_x4.read_bytes() == before
+    assert (tmp_path / "a_x4_x4.png").exists()
+
+
+def test_cli_usage_errors(tmp_path, model_file):
+    image = write(tmp_path / "a.png", Image.fromarray(photo(8, 8)))
+    proc = run_cli(image, "--output_dir", tmp_path / "out", "--model", model_file, "--tile", "12")
+    assert proc.returncode == 2
+    assert "--tile must be more than twice the tile overlap (6), got 12" in proc.stderr
+    proc = run_cli("--output_dir", tmp_path / "out", "--model", model_file)
+    assert proc.returncode == 2
+    assert "give at least one input image, folder or glob pattern" in proc.stderr
+    assert not (tmp_path / "out").exists()
