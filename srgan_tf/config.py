@@ -36,6 +36,7 @@ class Recipe:
     bn_momentum: float = 0.9  # TensorLayer BatchNorm2d decay
     bn_epsilon: float = 1e-5  # TensorLayer BatchNorm2d epsilon
     leaky_slope: float = 0.2  # LeakyReLU slope of the discriminator
+    icnr: bool = False  # ICNR init of the sub-pixel convs (Aitken et al. 2017); not in either recipe
 
     # Data (TensorLayer config.py: 384x384 HR crops, batch 16).
     crop_size: int = 384  # HR patch side; LR patch side is crop_size // SCALE

@@ -19,12 +19,13 @@ from PIL import Image
 
 from srgan_tf import metrics
 from srgan_tf.config import SCALE
-from srgan_tf.imaging import (bicubic_downsample, modcrop, read_rgb, signed_to_uint8,
-                              uint8_to_signed)
+from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
+                              signed_to_uint8, uint8_to_signed)
 from srgan_tf.upscale import INPUT_EXTENSIONS, upscale_array
 
 CROP_BORDER = SCALE  # pixels shaved from each side before scoring, as in the published tables
 SCORES = ("psnr_y", "ssim_y", "psnr_rgb")
+ARTIFACT_SCORES = ("color_shift", "hf_ratio", "checkerboard")  # with artifacts=True
 NEAR_BICUBIC_DB = 0.1  # a model this close to bicubic (Y PSNR) is reported loudly
 
 
@@ -73,7 +74,19 @@ def set_name(hr_dir):
     return os.path.basename(os.path.normpath(os.path.abspath(hr_dir)))
 
 
-def _evaluate_image(sr_fn, baseline_fn, hr, crop_border):
+def artifact_scores(sr_u8, lr_u8, hr_u8, crop_border=CROP_BORDER):
+    """Colour shift (0..255), high-frequency energy ratio SR/HR and checkerboard ratio.
+
+    See metrics.color_shift, metrics.high_frequency_ratio and metrics.checkerboard_ratio; the
+    checkerboard residual is taken against bicubic upsampling of the same LR.
+    """
+    bicubic = signed_to_uint8(bicubic_upsample(uint8_to_signed(lr_u8))).numpy()
+    return {"color_shift": metrics.color_shift(sr_u8, hr_u8, crop_border),
+            "hf_ratio": metrics.high_frequency_ratio(sr_u8, hr_u8, crop_border),
+            "checkerboard": metrics.checkerboard_ratio(sr_u8, bicubic, hr_u8)}
+
+
+def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
     """Returns (sr uint8 [H, W, 3], seconds of SR, scores dict) for one modcropped HR image."""
     if min(hr.shape[:2]) < SCALE:
         raise ValueError(f"smaller than {SCALE}x{SCALE}")
@@ -85,6 +98,8 @@ def _evaluate_image(sr_fn, baseline_fn, hr, crop_border):
         raise ValueError(f"the model failed: {e.message.splitlines()[0]}") from None
     seconds = time.perf_counter() - start
     row = {**score(sr, hr, crop_border), "size": list(hr.shape[:2])}
+    if artifacts:
+        row.update(artifact_scores(sr, lr, hr, crop_border))
     if baseline_fn is not None:
         base = score(upscale_array(baseline_fn, lr, tile=0), hr, crop_border)
         row.update({f"bicubic_{k}": v for k, v in base.items()})
@@ -95,7 +110,8 @@ def _mean(rows, key):
     return float(np.mean([row[key] for row in rows]))
 
 
-def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER):
+def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER,
+             artifacts=False):
     """Evaluates a super-resolver on folders of HR images with the papers' protocol.
 
     Args:
@@ -106,6 +122,7 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
       baseline_fn: optional second super-resolver (the bicubic baseline) scored alongside:
         each image and set then also gets "bicubic_<score>" entries.
       crop_border: pixels shaved from each side before scoring.
+      artifacts: also compute ARTIFACT_SCORES per image (see `artifact_scores`) and their means.
     Returns:
       {set name: {"psnr_y", "ssim_y", "psnr_rgb": means, "num_images", "seconds" (SR time),
        "images_per_s", ["bicubic": {means}], "images": [{"name", "psnr_y", "ssim_y",
@@ -124,7 +141,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
         for path in paths:
             hr = modcrop(read_rgb(path), SCALE)
             try:
-                sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr, crop_border)
+                sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr, crop_border,
+                                                      artifacts)
             except ValueError as e:
                 raise ValueError(f"cannot evaluate {path}: {e}") from None
             seconds += sr_seconds
@@ -135,7 +153,7 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
             if save_dir is not None:
                 _save_png(sr, os.path.join(save_dir, name, os.path.splitext(row["name"])[0]
                                            + "_x4.png"))
-        result = {k: _mean(rows, k) for k in SCORES}
+        result = {k: _mean(rows, k) for k in SCORES + (ARTIFACT_SCORES if artifacts else ())}
         result.update(num_images=len(rows), seconds=seconds,
                       images_per_s=len(rows) / seconds if seconds > 0 else float("inf"))
         if baseline_fn is not None:

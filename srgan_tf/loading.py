@@ -17,7 +17,8 @@ def build_generator(recipe):
     """Returns an unbuilt Generator with the architecture of `recipe` (a config.Recipe)."""
     return Generator(preset=recipe.preset, num_feat=recipe.num_feat, num_block=recipe.num_block,
                      upsample_feat=recipe.upsample_feat, init_stddev=recipe.init_stddev,
-                     bn_momentum=recipe.bn_momentum, bn_epsilon=recipe.bn_epsilon)
+                     bn_momentum=recipe.bn_momentum, bn_epsilon=recipe.bn_epsilon,
+                     icnr=recipe.icnr)
 
 
 def read_recipe(stage_dir):

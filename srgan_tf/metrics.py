@@ -94,3 +94,74 @@ def ssim(img1, img2, crop_border, test_y_channel):
                           filter_size=SSIM_FILTER_SIZE, filter_sigma=SSIM_FILTER_SIGMA,
                           k1=SSIM_K1, k2=SSIM_K2)
     return float(value.numpy())
+
+
+# ------------------------------------------------------------------------------------------------
+# Artifact measures (optional in the evaluator): colour shift, texture, checkerboard.
+
+
+def _shaved(image, crop_border):
+    image = np.asarray(image, dtype=np.float64)
+    if crop_border:
+        image = image[crop_border:-crop_border, crop_border:-crop_border]
+    return image
+
+
+def color_shift(sr_u8, hr_u8, crop_border=0):
+    """Mean absolute difference of the per-channel means, in 0..255 units.
+
+    A GAN that tints its output shows here (users' complaint: "colour shift").
+
+    Args:
+      sr_u8, hr_u8: uint8 [H, W, 3].
+    Returns:
+      float >= 0.
+    """
+    sr, hr = _shaved(sr_u8, crop_border), _shaved(hr_u8, crop_border)
+    return float(np.mean(np.abs(sr.mean(axis=(0, 1)) - hr.mean(axis=(0, 1)))))
+
+
+def _laplacian_energy(y):
+    lap = (4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:])
+    return float(np.mean(lap ** 2))
+
+
+def high_frequency_ratio(sr_u8, hr_u8, crop_border=0):
+    """Energy of the Laplacian of Y(SR) over that of Y(HR): texture the SR has, relative to HR.
+
+    Bicubic and MSE-trained models are blurry (ratio well below 1); a GAN restores texture (closer
+    to 1; above 1 means invented high frequencies, e.g. noise or artifacts).
+
+    Args:
+      sr_u8, hr_u8: uint8 [H, W, 3].
+    Returns:
+      float >= 0.
+    """
+    sr, hr = rgb_to_y(_shaved(sr_u8, crop_border)), rgb_to_y(_shaved(hr_u8, crop_border))
+    return _laplacian_energy(sr) / max(_laplacian_energy(hr), 1e-12)
+
+
+def checkerboard_ratio(sr_u8, bicubic_u8, hr_u8):
+    """Periodic-artifact energy of a x4 pixel-shuffle output, relative to the HR image.
+
+    Two x2 pixel shuffles can leave patterns of period 2 and 4 pixels. This takes the Y-channel
+    residual SR - bicubic, and sums its spectral power at the 15 frequencies (k H/4, l W/4), k, l in
+    0..3, (k, l) != (0, 0), divided by the HR image's power at the same frequencies (mean removed).
+    A clean output is around 1 or below; a visible checkerboard gives a ratio far above 1.
+
+    Args:
+      sr_u8, bicubic_u8, hr_u8: uint8 [H, W, 3], H and W multiples of 4 (modcropped).
+    Returns:
+      float >= 0.
+    """
+    h, w = hr_u8.shape[:2]
+    if h % 4 or w % 4:
+        raise ValueError(f"checkerboard_ratio needs sides that are multiples of 4, got {h}x{w}")
+    residual = rgb_to_y(np.asarray(sr_u8, np.float64)) - rgb_to_y(np.asarray(bicubic_u8, np.float64))
+    hr = rgb_to_y(np.asarray(hr_u8, np.float64))
+    rows = (np.arange(4) * (h // 4))[:, None]
+    cols = (np.arange(4) * (w // 4))[None, :]
+    power_res = np.abs(np.fft.fft2(residual))[rows, cols] ** 2
+    power_hr = np.abs(np.fft.fft2(hr - hr.mean()))[rows, cols] ** 2
+    power_res[0, 0] = power_hr[0, 0] = 0.0
+    return float(power_res.sum() / max(power_hr.sum(), 1e-12))

@@ -140,3 +140,19 @@ def test_cli_usage_errors_exit_2_with_the_flag_named(tmp_path):
     proc = run_cli("--bicubic", "--hr_dir", tmp_path / "nope")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].endswith("nope is not a directory")
+
+
+def test_artifact_scores_are_optional_and_reported(odd_set, tmp_path):
+    plain = evaluate.evaluate(bicubic_resolver(), [odd_set])["Odd"]
+    assert "checkerboard" not in plain
+    full = evaluate.evaluate(bicubic_resolver(), [odd_set], artifacts=True)["Odd"]
+    assert set(evaluate.ARTIFACT_SCORES) <= set(full) and \
+        set(evaluate.ARTIFACT_SCORES) <= set(full["images"][0])
+    # Bicubic against itself: no checkerboard residual, no colour shift to speak of, blurry.
+    assert full["checkerboard"] == 0.0
+    assert full["color_shift"] < 1.0 and full["hf_ratio"] < 0.8
+    out = tmp_path / "a.json"
+    proc = run_cli("--bicubic", "--artifacts", "--hr_dir", odd_set, "--output_json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "checker" in proc.stdout
+    assert "hf_ratio" in json.loads(out.read_text())["Odd"]

@@ -113,3 +113,44 @@ def test_metrics_reject_bad_pairs():
         metrics.psnr(a, a, 8, test_y_channel=True)
     with pytest.raises(ValueError, match=r"\[H, W, C\], got shape \(16, 16\)"):
         metrics.psnr(a[..., 0], a[..., 0], 0, test_y_channel=False)
+
+
+# Artifact measures ------------------------------------------------------------------------------
+
+def _photo(h=64, w=80, seed=0):
+    from tests.conftest import SAMPLE_DIR
+    from PIL import Image
+    with Image.open(SAMPLE_DIR / "coffee.png") as image:
+        return np.asarray(image.convert("RGB"))[100:100 + h, 200:200 + w].copy()
+
+
+def test_color_shift_measures_a_tint_in_pixel_units():
+    hr = _photo()
+    assert metrics.color_shift(hr, hr) == 0.0
+    tinted = np.clip(hr.astype(int) + [6, 0, -3], 0, 255).astype(np.uint8)
+    assert 2.5 < metrics.color_shift(tinted, hr) <= 3.0  # (6 + 0 + 3) / 3, less where clipped
+
+
+def test_high_frequency_ratio_is_low_for_blur_and_one_for_identity():
+    import tensorflow as tf
+    hr = _photo()
+    assert metrics.high_frequency_ratio(hr, hr) == pytest.approx(1.0)
+    lr = tf.image.resize(hr[None].astype(np.float32), [16, 20], "bicubic", antialias=True)
+    blurred = tf.image.resize(lr, [64, 80], "bicubic").numpy()[0].clip(0, 255).astype(np.uint8)
+    assert metrics.high_frequency_ratio(blurred, hr) < 0.5
+
+
+def test_checkerboard_ratio_flags_period_two_and_four_patterns():
+    hr = _photo()
+    smooth = hr  # SR equal to HR: the residual against "bicubic" is natural content
+    clean = metrics.checkerboard_ratio(smooth, hr, hr)
+    assert clean == 0.0
+    y, x = np.mgrid[0:64, 0:80]
+    pattern = (((y // 2) + (x // 2)) % 2 * 2 - 1) * 8  # period 4, amplitude 8 grey levels
+    checker = np.clip(hr.astype(int) + pattern[..., None], 0, 255).astype(np.uint8)
+    noise = np.clip(hr.astype(int) + np.random.default_rng(0).integers(-8, 9, hr.shape), 0, 255)
+    ratio_checker = metrics.checkerboard_ratio(checker, hr, hr)
+    ratio_noise = metrics.checkerboard_ratio(noise.astype(np.uint8), hr, hr)
+    assert ratio_checker > 10 * ratio_noise
+    with pytest.raises(ValueError, match="multiples of 4, got 63x80"):
+        metrics.checkerboard_ratio(hr[:63], hr[:63], hr[:63])

@@ -111,3 +111,26 @@ def test_unknown_preset_is_rejected():
         Generator("srgan")
     with pytest.raises(ValueError, match="got 'x'"):
         Discriminator("x")
+
+
+def test_icnr_starts_the_pixel_shuffle_as_nearest_neighbour():
+    from srgan_tf.models.blocks import Upsample
+    layer = Upsample(filters=32, icnr=True)
+    x = tf.random.uniform([1, 5, 6, 4], -1, 1, seed=4)
+    y = layer(x).numpy()
+    assert y.shape == (1, 10, 12, 8)
+    blocks = y.reshape(1, 5, 2, 6, 2, 8)
+    np.testing.assert_allclose(blocks, np.broadcast_to(blocks[:, :, :1, :, :1], blocks.shape),
+                               atol=1e-6)
+    plain = Upsample(filters=32)(x).numpy().reshape(1, 5, 2, 6, 2, 8)
+    assert np.abs(plain - plain[:, :, :1, :, :1]).max() > 1e-3
+
+
+def test_icnr_generator_round_trips(tmp_path):
+    g = Generator(num_feat=8, num_block=1, upsample_feat=32, icnr=True)
+    x = tf.random.uniform([1, 6, 6, 3], -1, 1)
+    g(x)
+    g.save(str(tmp_path / "g.keras"))
+    loaded = keras.models.load_model(str(tmp_path / "g.keras"))
+    assert loaded.icnr
+    np.testing.assert_array_equal(loaded(x).numpy(), g(x).numpy())

@@ -25,6 +25,8 @@ def define_flags():
     flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
     flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")
     flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
+    flags.DEFINE_bool("artifacts", False, "Also report colour shift, high-frequency energy ratio "
+                      "SR/HR and checkerboard ratio.")
 
 
 def _format_db(value):
@@ -33,22 +35,29 @@ def _format_db(value):
 
 def format_table(results, label, crop_border):
     """Returns the per-image table and per-set means of `evaluate.evaluate` results as text."""
+    from srgan_tf import evaluate  # pylint: disable=import-outside-toplevel
     lines = []
     for name, result in results.items():
         baseline = "bicubic" in result
+        artifacts = "checkerboard" in result
         header = f"{'image':<24} {'size':>9} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8}"
+        if artifacts:
+            header += f" {'colour':>6} {'HF/HR':>6} {'checker':>8}"
         if baseline:
             header += f" {'bic PSNR-Y':>10} {'bic SSIM-Y':>10} {'gain dB':>7}"
         lines += ["", f"{name} ({label}; Y of BT.601 and RGB, {crop_border}-px border removed)",
                   header]
-        rows = result["images"] + [{"name": "mean", **{k: result[k] for k in
-                                                         ("psnr_y", "ssim_y", "psnr_rgb")},
+        keys = evaluate.SCORES + (evaluate.ARTIFACT_SCORES if artifacts else ())
+        rows = result["images"] + [{"name": "mean", **{k: result[k] for k in keys},
                                     **{f"bicubic_{k}": v for k, v in
                                        result.get("bicubic", {}).items()}}]
         for row in rows:
             size = "x".join(str(s) for s in row["size"]) if "size" in row else ""
             line = (f"{row['name']:<24} {size:>9} {_format_db(row['psnr_y']):>7} "
                     f"{row['ssim_y']:>7.4f} {_format_db(row['psnr_rgb']):>8}")
+            if artifacts:
+                line += (f" {row['color_shift']:>6.2f} {row['hf_ratio']:>6.3f} "
+                         f"{row['checkerboard']:>8.3f}")
             if baseline:
                 line += (f" {_format_db(row['bicubic_psnr_y']):>10} "
                          f"{row['bicubic_ssim_y']:>10.4f} "
@@ -93,7 +102,7 @@ def main(argv):
     logging.info("evaluating %s on %s", label, ", ".join(FLAGS.hr_dir))
     try:
         results = evaluate.evaluate(sr_fn, FLAGS.hr_dir, save_dir=FLAGS.save_dir,
-                                    baseline_fn=baseline_fn)
+                                    baseline_fn=baseline_fn, artifacts=FLAGS.artifacts)
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
     print(format_table(results, label, evaluate.CROP_BORDER))

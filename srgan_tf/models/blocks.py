@@ -9,6 +9,32 @@ def conv_init(stddev):
     return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)
 
 
+@keras.saving.register_keras_serializable(package="srgan_tf")
+class ICNR(keras.initializers.Initializer):
+    """ICNR init of a conv followed by pixel shuffle (Aitken et al. 2017, arXiv:1707.02937).
+
+    Draws a kernel for filters / scale^2 output channels from `stddev` and repeats it for every
+    sub-pixel position, so the conv + depth_to_space starts as a conv + nearest-neighbour
+    upsampling: no checkerboard pattern at initialisation.
+
+    Args:
+      stddev: std of the N(0, stddev) sub-kernel.
+      scale: pixel-shuffle factor.
+    """
+
+    def __init__(self, stddev=0.02, scale=2, seed=None):
+        self.stddev, self.scale, self.seed = stddev, scale, seed
+
+    def __call__(self, shape, dtype=None):
+        sub_shape = list(shape[:-1]) + [shape[-1] // self.scale ** 2]
+        sub = keras.initializers.RandomNormal(0.0, self.stddev, seed=self.seed)(sub_shape, dtype)
+        # depth_to_space puts channel (i * scale + j) * C + c at sub-pixel (i, j) of channel c.
+        return tf.tile(sub, [1, 1, 1, self.scale ** 2])
+
+    def get_config(self):
+        return {"stddev": self.stddev, "scale": self.scale, "seed": self.seed}
+
+
 def batch_norm(stddev, momentum, epsilon, name=None):
     """Returns a BatchNormalization layer with gamma ~ N(1, stddev), as TensorLayer initialises it."""
     return keras.layers.BatchNormalization(
@@ -57,14 +83,16 @@ class ResidualBlock(keras.layers.Layer):
 class Upsample(keras.layers.Layer):
     """conv3x3 to `filters` channels, pixel shuffle x2 (depth_to_space), activation.
 
-    Input: float [B, H, W, C]. Output: float [B, 2H, 2W, filters / 4].
+    Input: float [B, H, W, C]. Output: float [B, 2H, 2W, filters / 4]. `icnr` initialises the
+    conv with ICNR instead of N(0, init_stddev).
     """
 
-    def __init__(self, filters=256, act="relu", init_stddev=0.02, **kwargs):
+    def __init__(self, filters=256, act="relu", init_stddev=0.02, icnr=False, **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.act, self.init_stddev = filters, act, init_stddev
-        self.conv = keras.layers.Conv2D(filters, 3, padding="same",
-                                        kernel_initializer=conv_init(init_stddev), name="conv")
+        self.filters, self.act, self.init_stddev, self.icnr = filters, act, init_stddev, icnr
+        init = ICNR(init_stddev) if icnr else conv_init(init_stddev)
+        self.conv = keras.layers.Conv2D(filters, 3, padding="same", kernel_initializer=init,
+                                        name="conv")
         self.act_layer = activation(act, name="act")
 
     def call(self, x):
@@ -72,7 +100,7 @@ class Upsample(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "act": self.act,
-                "init_stddev": self.init_stddev}
+                "init_stddev": self.init_stddev, "icnr": self.icnr}
 
 
 def set_layers(owner, prefix, layers):

@@ -25,18 +25,20 @@ class Generator(keras.Model):
       upsample_feat: conv channels before each x2 pixel shuffle.
       init_stddev: std of the N(0, s) kernel init and of the N(1, s) BatchNorm gamma init.
       bn_momentum, bn_epsilon: BatchNorm settings.
+      icnr: ICNR initialisation of the convs before each pixel shuffle (against checkerboard
+        artifacts; Aitken et al. 2017) instead of the recipe's N(0, init_stddev).
     Call:
       x: float32 [B, H, W, 3] in [-1, 1]. Returns float [B, 4H, 4W, 3] in [-1, 1] (tanh).
     """
 
     def __init__(self, preset="tensorlayer", num_feat=64, num_block=16, upsample_feat=256,
-                 init_stddev=0.02, bn_momentum=0.9, bn_epsilon=1e-5, **kwargs):
+                 init_stddev=0.02, bn_momentum=0.9, bn_epsilon=1e-5, icnr=False, **kwargs):
         super().__init__(**kwargs)
         if preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
         self.preset, self.num_feat, self.num_block = preset, num_feat, num_block
         self.upsample_feat, self.init_stddev = upsample_feat, init_stddev
-        self.bn_momentum, self.bn_epsilon = bn_momentum, bn_epsilon
+        self.bn_momentum, self.bn_epsilon, self.icnr = bn_momentum, bn_epsilon, icnr
         first_k, last_k, act = _SHAPES[preset]
         init = conv_init(init_stddev)
         self.conv_first = keras.layers.Conv2D(num_feat, first_k, padding="same",
@@ -49,7 +51,8 @@ class Generator(keras.Model):
         self.conv_body = keras.layers.Conv2D(num_feat, 3, padding="same", use_bias=False,
                                              kernel_initializer=init, name="conv_body")
         self.bn_body = batch_norm(init_stddev, bn_momentum, bn_epsilon, name="bn_body")
-        set_layers(self, "upsample", [Upsample(upsample_feat, act, init_stddev, name=f"upsample{i}")
+        set_layers(self, "upsample", [Upsample(upsample_feat, act, init_stddev, icnr,
+                                                       name=f"upsample{i}")
                                       for i in range(2)])
         self.conv_last = keras.layers.Conv2D(3, last_k, padding="same", activation="tanh",
                                              kernel_initializer=init, name="conv_last")
@@ -68,4 +71,4 @@ class Generator(keras.Model):
         return {"preset": self.preset, "num_feat": self.num_feat, "num_block": self.num_block,
                 "upsample_feat": self.upsample_feat, "init_stddev": self.init_stddev,
                 "bn_momentum": self.bn_momentum, "bn_epsilon": self.bn_epsilon,
-                "name": self.name}
+                "icnr": self.icnr, "name": self.name}
