@@ -11,6 +11,26 @@ from srgan_tf.config import STAGES, Recipe
 from srgan_tf.models import Generator
 
 CONFIG_FILE = "config.json"
+# Generators trained by the reference run (RESULTS.md), shipped in the repository's weights/.
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+SHIPPED_MODELS = {"srresnet": "srresnet_x4.keras", "srgan": "srgan_x4.keras"}
+DEFAULT_MODEL = "srresnet"
+
+
+def resolve_model(model):
+    """Maps a shipped model name ("srresnet", "srgan") to its file; other values pass through.
+
+    Raises:
+      FileNotFoundError: when a shipped model's file is missing (e.g. a package installed
+        without the repository's weights/ folder).
+    """
+    if model not in SHIPPED_MODELS:
+        return model
+    path = os.path.join(WEIGHTS_DIR, SHIPPED_MODELS[model])
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"shipped model {model!r} expects {path}, which is missing: use a "
+                                "checkout of the repository (pip install -e .) or pass a .keras file")
+    return path
 
 
 def build_generator(recipe):
@@ -60,10 +80,12 @@ def load_generator(source):
     """Loads a generator from a `.keras` file or from a training run directory (latest stage).
 
     Args:
-      source: path of a `generator.keras` file, or of a run directory (`--checkpoint_dir`).
+      source: path of a `generator.keras` file, a run directory (`--checkpoint_dir`), or the name
+        of a shipped model ("srresnet", "srgan").
     Returns:
       a keras.Model mapping float32 [B, H, W, 3] in [-1, 1] to [B, 4H, 4W, 3] in [-1, 1].
     """
+    source = resolve_model(source)
     if os.path.isfile(source):
         if not source.endswith(".keras"):
             raise ValueError(f"{source} is not a .keras file")

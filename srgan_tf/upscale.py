@@ -145,7 +145,8 @@ def load_resolver(checkpoint_dir=None, model=None, saved_model=None):
 
     Args:
       checkpoint_dir: training run directory (latest stage is used).
-      model: path of a `.keras` file, or of a SavedModel directory.
+      model: path of a `.keras` file or of a SavedModel directory, or the name of a shipped
+        model ("srresnet", "srgan": weights/srresnet_x4.keras, weights/srgan_x4.keras).
       saved_model: path of a SavedModel directory written by export.py.
     Returns:
       (resolver, radius): the SuperResolver and the LR context per side that makes its tiled
@@ -154,7 +155,9 @@ def load_resolver(checkpoint_dir=None, model=None, saved_model=None):
     Raises:
       ValueError, FileNotFoundError: naming the flag and path.
     """
-    from srgan_tf.loading import load_generator  # pylint: disable=import-outside-toplevel
+    from srgan_tf.loading import (  # pylint: disable=import-outside-toplevel
+        load_generator, resolve_model)
+    model = resolve_model(model) if model else model
     given = {k: v for k, v in (("checkpoint_dir", checkpoint_dir), ("model", model),
                                ("saved_model", saved_model)) if v}
     if len(given) != 1:

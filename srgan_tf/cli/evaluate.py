@@ -20,7 +20,8 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines the evaluation flags (--hr_dir and one model source are required)."""
     flags.DEFINE_string("checkpoint_dir", None, "Training run directory (latest stage is used).")
-    flags.DEFINE_string("model", None, "A generator .keras file, or a SavedModel from export.py.")
+    flags.DEFINE_string("model", None, "A generator .keras file, a SavedModel from export.py, or a "
+                        "shipped model: srresnet or srgan.")
     flags.DEFINE_bool("bicubic", False, "Evaluate the bicubic baseline instead of a model.")
     flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
     flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")

@@ -16,7 +16,8 @@ def define_flags():
     """Defines the export flags (--export_dir and one of --checkpoint_dir / --model required)."""
     flags.DEFINE_string("checkpoint_dir", None,
                         "Training run directory RUN (latest checkpoint of RUN/gan, else RUN/init).")
-    flags.DEFINE_string("model", None, "A generator saved as a .keras file (instead of a run).")
+    flags.DEFINE_string("model", None, "A generator saved as a .keras file (instead of a run), or a "
+                        "shipped model: srresnet or srgan.")
     flags.DEFINE_string("export_dir", None,
                         "Model base path for TF Serving; the export goes to EXPORT_DIR/<version>.")
     flags.DEFINE_integer("version", None,

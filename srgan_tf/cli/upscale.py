@@ -11,6 +11,7 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
+from srgan_tf.loading import DEFAULT_MODEL
 
 FLAGS = flags.FLAGS
 
@@ -19,7 +20,8 @@ def define_flags():
     """Defines the upscaling flags (--output_dir and one model source are required)."""
     flags.DEFINE_string("output_dir", None, "Folder for the outputs (created if missing).")
     flags.DEFINE_string("checkpoint_dir", None, "Training run directory (latest stage is used).")
-    flags.DEFINE_string("model", None, "A generator .keras file, or a SavedModel directory.")
+    flags.DEFINE_string("model", None, "A generator .keras file, a SavedModel directory, or a "
+                        "shipped model: srresnet (the default when no model is given) or srgan.")
     flags.DEFINE_string("saved_model", None, "A SavedModel directory written by export.py.")
     flags.DEFINE_integer("tile", None, "LR side of the tiles the model runs on, overlap included; "
                          "memory grows with its square (default: srgan_tf.upscale.DEFAULT_TILE, "
@@ -59,8 +61,10 @@ def main(argv):
     if not paths:
         common.fail(f"no input image found in {' '.join(inputs)}")
     try:
-        sr_fn, overlap = upscale.load_resolver(FLAGS.checkpoint_dir, FLAGS.model,
-                                               FLAGS.saved_model)
+        model = FLAGS.model
+        if not (FLAGS.checkpoint_dir or model or FLAGS.saved_model):
+            model = DEFAULT_MODEL  # the shipped SRResNet (weights/srresnet_x4.keras)
+        sr_fn, overlap = upscale.load_resolver(FLAGS.checkpoint_dir, model, FLAGS.saved_model)
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
     if FLAGS.tile_overlap is not None:

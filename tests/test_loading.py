@@ -1,0 +1,27 @@
+"""Loading generators: run directories, .keras files and the shipped models by name."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from srgan_tf import loading, upscale
+from tests.conftest import lively_generator
+
+
+def test_shipped_names_resolve_to_the_weights_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "WEIGHTS_DIR", str(tmp_path))
+    generator = lively_generator()
+    generator.save(str(tmp_path / "srresnet_x4.keras"))
+    assert loading.resolve_model("srresnet") == str(tmp_path / "srresnet_x4.keras")
+    assert loading.resolve_model("my.keras") == "my.keras"
+    x = tf.random.uniform([1, 6, 5, 3], -1, 1)
+    np.testing.assert_array_equal(loading.load_generator("srresnet")(x).numpy(),
+                                  generator(x).numpy())
+    resolver, radius = upscale.load_resolver(model="srresnet")
+    assert radius > 0 and resolver(np.zeros((4, 4, 3), np.uint8)).shape == (16, 16, 3)
+
+
+def test_missing_shipped_weights_is_an_actionable_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(loading, "WEIGHTS_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="shipped model 'srgan' expects .*srgan_x4.keras"):
+        loading.load_generator("srgan")
