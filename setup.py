@@ -24,6 +24,7 @@ setuptools.setup(
         # Warm-up request protos and the gRPC client; must match the installed TensorFlow
         # (tensorflow-serving-api 2.21 requires tensorflow>=2.21,<3). Export works without it.
         "serving": ["tensorflow-serving-api>=2.16"],
+        "plots": ["matplotlib"],  # training curves of the reference run (srgan_tf/plots.py)
     },
     entry_points={
         "console_scripts": [
