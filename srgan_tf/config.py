@@ -13,13 +13,14 @@ Modules never write a number of the recipe themselves: they take it from a :clas
 import dataclasses
 import json
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 SCALE = 4  # the only upscaling factor of SRGAN (both presets)
 PRESETS = ("tensorlayer", "paper")
 STAGES = ("init", "gan")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # see distribute.py
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +110,9 @@ class TrainConfig:
     from_scratch: bool = False  # gan stage without init weights
     deterministic: bool = False
     precision: str = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16 (see precision.py)
+    strategy: str = "default"  # default | mirrored | multi_worker | tpu (see distribute.py)
+    devices: Optional[Tuple[str, ...]] = None  # mirrored: e.g. ("/gpu:0", "/gpu:1"); default: all GPUs
+    tpu: Optional[str] = None  # tpu: TPUClusterResolver's tpu (name, grpc:// address or "local")
 
     @property
     def stage_dir(self):
@@ -147,6 +151,15 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got "
+                             f"{self.strategy!r}")
+        if self.devices is not None and self.strategy != "mirrored":
+            raise ValueError(f"--devices needs --strategy mirrored, got --strategy {self.strategy}")
+        if self.devices is not None and not self.devices:
+            raise ValueError("--devices must list at least one device, e.g. /gpu:0,/gpu:1")
+        if self.tpu is not None and self.strategy != "tpu":
+            raise ValueError(f"--tpu needs --strategy tpu, got --strategy {self.strategy}")
         weights = self.vgg_weights
         if weights not in ("imagenet", "none") and not os.path.isfile(weights):
             raise FileNotFoundError(

@@ -5,9 +5,15 @@ k // per_epoch, the file is the (k % per_epoch)-th of that epoch's seeded permut
 flip and rotation are drawn with stateless RNG seeded by (seed, k). Resuming at step s therefore
 only needs s: the pipeline restarts at element s * batch_size and yields exactly what an
 uninterrupted run would have yielded, without saving iterator or shuffle-buffer state.
+
+Under tf.distribute each worker reads only its share of every global batch (`dataset` with an
+`input_context`, via `distributed_dataset`), and the replicas together see exactly the global
+batch a single device would: the data does not depend on the number of devices or workers.
 """
 
+import concurrent.futures
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -21,6 +27,7 @@ from srgan_tf.config import IMAGE_EXTENSIONS, SCALE
 # Formats tf.io.decode_image handles natively; anything else (or CMYK JPEG) goes through PIL.
 _TF_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
 _TF_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I")
+MAX_IMAGE_PIXELS = 100_000_000  # larger training images are refused (decompression bombs)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,35 +60,75 @@ def list_images(hr_dir):
     return paths
 
 
-def scan_images(paths, min_size):
-    """Reads each file's header (not its pixels) and keeps the usable ones.
+def _inspect(path, min_size):
+    """Decodes one file fully; returns (ImageFile, None) or (None, reason it is unusable)."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                return None, (f"{width}x{height} is above the {MAX_IMAGE_PIXELS} pixel limit "
+                              "(decompression bomb?)")
+            if min(height, width) < min_size:
+                return None, f"{width}x{height} is smaller than the {min_size}x{min_size} crop"
+            needs_pil = image.format not in _TF_FORMATS or image.mode not in _TF_MODES
+            image.load()  # the whole file: truncated and corrupt images fail here, not mid-run
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        return None, f"cannot decode: {e}"
+    return ImageFile(path, height, width, needs_pil), None
 
-    Files that cannot be opened, or whose shorter side is below `min_size`, are skipped with one
-    warning each, naming the file and the reason.
+
+def scan_images(paths, min_size, cache_file=None):
+    """Decodes every file once, up front, and keeps the usable ones.
+
+    Unusable files (unreadable, truncated, not an image, above MAX_IMAGE_PIXELS, or with a side
+    below `min_size`) are skipped with one warning each, naming the file and the reason, so a
+    training run never meets a bad file. Decoding runs on a thread pool (PIL releases the GIL):
+    about 0.3 s for the 80 photos of SunHays80 on 2 cores. With `cache_file`, results are kept
+    per (path, size, mtime) and only new or changed files are decoded again.
 
     Args:
       paths: list of str.
       min_size: smallest acceptable height and width (the HR crop size).
+      cache_file: optional JSON file remembering earlier results.
     Returns:
-      (list of ImageFile, list of (path, reason) skipped).
+      (list of ImageFile, list of (path, reason) skipped), both in the order of `paths`.
     """
-    usable, skipped = [], []
-    for path in paths:
+    cache = {}
+    if cache_file and os.path.isfile(cache_file):
         try:
-            with Image.open(path) as image:
-                width, height = image.size
-                needs_pil = image.format not in _TF_FORMATS or image.mode not in _TF_MODES
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-            skipped.append((path, f"cannot read: {e}"))
-            continue
-        if min(height, width) < min_size:
-            skipped.append((path, f"{width}x{height} is smaller than the {min_size}x{min_size} crop"))
-            continue
-        usable.append(ImageFile(path, height, width, needs_pil))
+            with open(cache_file, encoding="utf-8") as f:
+                cache = json.load(f)
+        except (OSError, ValueError):
+            cache = {}
+
+    def check(path):
+        try:
+            stat = os.stat(path)
+            key = f"{stat.st_size}:{stat.st_mtime_ns}:{min_size}"
+        except OSError as e:
+            return path, None, None, f"cannot read: {e}"
+        hit = cache.get(path)
+        if hit and hit["key"] == key:
+            file = ImageFile(path, *hit["file"]) if hit["file"] else None
+            return path, key, file, hit["reason"]
+        return (path, key, *_inspect(path, min_size))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        checked = list(pool.map(check, paths))
+    usable = [file for _, _, file, _ in checked if file is not None]
+    skipped = [(path, reason) for path, _, file, reason in checked if file is None]
     for path, reason in skipped:
         logging.warning("skipping %s: %s", path, reason)
     if skipped:
         logging.warning("skipped %d of %d images", len(skipped), len(paths))
+    if cache_file:
+        entries = {path: {"key": key, "reason": reason,
+                          "file": [file.height, file.width, file.needs_pil] if file else None}
+                   for path, key, file, reason in checked if key is not None}
+        os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
+        with open(cache_file + ".tmp", "w", encoding="utf-8") as f:
+            json.dump(entries, f)
+        os.replace(cache_file + ".tmp", cache_file)
     return usable, skipped
 
 
@@ -205,14 +252,34 @@ class TrainingData:
         flat, offsets, shapes = self._cached
         return lambda i: tf.reshape(flat[offsets[i]:offsets[i + 1]], shapes[i])
 
-    def dataset(self, start_step=0):
+    def dataset(self, start_step=0, input_context=None):
         """Returns the infinite dataset of batches, starting at batch `start_step`.
 
+        Args:
+          start_step: index of the first global batch.
+          input_context: a tf.distribute.InputContext, or None for the whole global batches.
+            With P input pipelines (one per worker) and R replicas in sync, pipeline p reads
+            elements p*B/P .. (p+1)*B/P - 1 of every global batch of B, in batches of B/R, which
+            tf.distribute hands to its local replicas in order: global replica r gets elements
+            r*B/R .. (r+1)*B/R - 1, as if the global batch had been split.
         Returns:
-          tf.data.Dataset of (lr float32 [B, c/4, c/4, 3], hr float32 [B, c, c, 3]) in [-1, 1].
+          tf.data.Dataset of (lr float32 [b, c/4, c/4, 3], hr float32 [b, c, c, 3]) in [-1, 1],
+          b = B without `input_context`, else B / R.
+        Raises:
+          ValueError: when B is not a multiple of R, or R of P.
         """
         n, per_epoch, seed = len(self.files), self.per_epoch, self.seed
-        start = start_step * self.batch_size
+        batch = self.batch_size
+        start = start_step * batch
+        pipelines, pipeline, replicas = 1, 0, 1
+        if input_context is not None:
+            pipelines = input_context.num_input_pipelines
+            pipeline = input_context.input_pipeline_id
+            replicas = input_context.num_replicas_in_sync
+        if batch % replicas or replicas % pipelines:
+            raise ValueError(f"--batch_size {batch} must be a multiple of the {replicas} replicas "
+                             f"in sync (and these of the {pipelines} workers)")
+        share = batch // pipelines  # elements of each global batch this pipeline reads
         image_of = self._element_images()
 
         def epoch_elements(epoch):
@@ -227,9 +294,22 @@ class TrainingData:
 
         ds = tf.data.Dataset.counter(start // per_epoch).flat_map(epoch_elements)
         ds = ds.skip(start % per_epoch)
+        if pipelines > 1:  # element k sits at k % B in global batch k // B
+            ds = ds.filter(lambda index, _: (index % batch) // share == pipeline)
         ds = ds.map(make_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        ds = ds.batch(self.batch_size, drop_remainder=True)
+        ds = ds.batch(batch // replicas, drop_remainder=True)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    def distributed_dataset(self, strategy, start_step=0):
+        """Returns the stream from batch `start_step` on, distributed over `strategy`'s replicas.
+
+        Each worker builds and reads only its own share (`dataset` with its input context).
+
+        Returns:
+          tf.distribute.DistributedDataset of per-replica (lr, hr) batches of B / replicas.
+        """
+        return strategy.distribute_datasets_from_function(
+            lambda input_context: self.dataset(start_step, input_context))
 
     def fixed_batch(self, count=4):
         """A fixed validation batch for image summaries: centre crops of the first images.

@@ -3,10 +3,17 @@
 One `tf.train.Checkpoint` per stage holds the models, optimizers and the step counter; the data
 position follows from the step (see `data.TrainingData`). Constructing a `Trainer` restores the
 latest checkpoint of its stage, so rerunning the same command resumes the run.
+
+Any tf.distribute strategy works (see `distribute`): models, optimizers and VGG live in its scope,
+each replica reads its share of the global batch, losses are averaged over the global batch and
+BatchNorm uses global-batch statistics. In a multi-worker cluster every worker trains and takes
+part in every save, but only the chief writes the run directory (checkpoints, summaries, logs,
+generator.keras); the others save into a temporary folder that is removed.
 """
 
 import json
 import os
+import shutil
 import time
 
 import keras
@@ -14,7 +21,7 @@ import tensorflow as tf
 from absl import logging
 
 from srgan_tf import data as data_lib
-from srgan_tf import imaging, losses
+from srgan_tf import distribute, imaging, losses
 from srgan_tf.features import VGGFeatures
 from srgan_tf.loading import CONFIG_FILE, build_generator
 from srgan_tf.models import Discriminator
@@ -22,15 +29,20 @@ from srgan_tf.models import Discriminator
 GENERATOR_FILE = "generator.keras"
 LOG_FILE = "log.jsonl"
 SAMPLE_FILE = "sample_x4.png"
+SCAN_CACHE_FILE = "scan_cache.json"  # per-file results of data.scan_images, in the run directory
 
 
 class StageComplete(Exception):
     """Raised internally when a stage has nothing left to do."""
 
 
-def prepare_data(config):
+def prepare_data(config, scan_cache=True):
     """Finds the usable training images of `config` and builds the stream.
 
+    Args:
+      config: a config.TrainConfig.
+      scan_cache: keep the scan results in RUN/scan_cache.json; False on the workers of a cluster
+        that are not the chief, so that one process only writes the run directory.
     Returns:
       data.TrainingData.
     Raises:
@@ -40,7 +52,8 @@ def prepare_data(config):
     if config.tfds is not None:
         hr_dir = data_lib.materialize_tfds(config.tfds, config.tfds_data_dir)
     paths = data_lib.list_images(hr_dir)
-    files, skipped = data_lib.scan_images(paths, config.recipe.crop_size)
+    cache_file = os.path.join(config.checkpoint_dir, SCAN_CACHE_FILE) if scan_cache else None
+    files, skipped = data_lib.scan_images(paths, config.recipe.crop_size, cache_file)
     if not files:
         raise ValueError(f"no usable training images in {hr_dir} ({len(paths)} image files found, "
                          f"{len(skipped)} unreadable or smaller than --crop_size "
@@ -71,7 +84,8 @@ class Trainer:
     Args:
       config: a validated config.TrainConfig.
       data: a data.TrainingData (default: built from the config's --hr_dir / --tfds).
-      strategy: a tf.distribute.Strategy (default: the current one, i.e. one device).
+      strategy: a tf.distribute.Strategy (default: built from `config.strategy`; "default" is
+        the current strategy, i.e. one device).
       vgg: a prebuilt VGG19 keras model for the gan stage (default: loaded from config.vgg_weights).
       evaluator: optional function generator -> dict of float metrics (e.g. validation PSNR),
         called every `config.eval_every` steps and at the end; results go to TensorBoard
@@ -81,8 +95,15 @@ class Trainer:
     def __init__(self, config, data=None, strategy=None, vgg=None, evaluator=None):
         self.config, self.recipe = config, config.recipe
         self.evaluator = evaluator
-        self.strategy = strategy or tf.distribute.get_strategy()
-        self.data = data or prepare_data(config)
+        self.strategy = strategy or distribute.make_strategy(config)
+        self.is_chief = distribute.is_chief(self.strategy)
+        self.workers = distribute.worker_count(self.strategy)
+        self._gather = distribute.replica_gatherer(self.strategy)  # used with several workers
+        replicas = self.strategy.num_replicas_in_sync
+        if config.recipe.batch_size % replicas:
+            raise ValueError(f"--batch_size {config.recipe.batch_size} must be a multiple of the "
+                             f"{replicas} replicas of --strategy {config.strategy}")
+        self.data = data or prepare_data(config, scan_cache=self.is_chief)
         self.steps_per_epoch = self.data.steps_per_epoch
         self.total_steps = config.total_steps(self.steps_per_epoch)
         self.is_gan = config.stage == "gan"
@@ -118,9 +139,17 @@ class Trainer:
                 self.vgg = VGGFeatures(recipe.vgg_layer, recipe.vgg_input_size,
                                        weights=config.vgg_weights, vgg=vgg)
                 items.update(discriminator=self.discriminator, d_optimizer=self.d_optimizer)
+        if replicas > 1:
+            models = [self.generator, self.discriminator] if self.is_gan else [self.generator]
+            synced = sum(distribute.synchronize_batch_norm(model) for model in models)
+            logging.info("%d BatchNormalization layers use global-batch statistics over %d "
+                         "replicas", synced, replicas)
         self.checkpoint = tf.train.Checkpoint(**items)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, config.stage_dir,
-                                                  max_to_keep=config.max_to_keep)
+        # Only the chief manages RUN/<stage>; other workers get a scratch manager in train().
+        self.manager = None
+        if self.is_chief:
+            self.manager = tf.train.CheckpointManager(self.checkpoint, config.stage_dir,
+                                                      max_to_keep=config.max_to_keep)
         self._restore(init_checkpoint)
         self._step_fn = None
 
@@ -133,16 +162,31 @@ class Trainer:
             recipe.learning_rate, decay_steps, recipe.decay_rate, staircase=True)
 
     def _restore(self, init_checkpoint):
-        latest = self.manager.latest_checkpoint
+        latest = tf.train.latest_checkpoint(self.config.stage_dir)  # the chief's, on every worker
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             logging.info("resumed %s stage at step %d from %s", self.config.stage,
                          int(self.step.numpy()), latest)
+            self._keep_configured_learning_rate()
         elif init_checkpoint:
             tf.train.Checkpoint(generator=self.generator).restore(init_checkpoint).expect_partial()
             logging.info("gan stage starts from the init generator %s", init_checkpoint)
         elif self.is_gan:
             logging.warning("gan stage starts from a randomly initialised generator (--from_scratch)")
+
+    def _keep_configured_learning_rate(self):
+        """Stage init's constant learning rate is a checkpointed variable: the current flag wins.
+
+        (Stage gan's schedule is recomputed from the restored iteration count.)
+        """
+        if self.is_gan:
+            return
+        optimizer = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
+        restored = float(optimizer.learning_rate.numpy())
+        if restored != self.recipe.learning_rate:
+            optimizer.learning_rate.assign(self.recipe.learning_rate)
+            logging.info("learning rate %g (the checkpoint had %g)", self.recipe.learning_rate,
+                         restored)
 
     # ---------------------------------------------------------------- steps
 
@@ -220,7 +264,26 @@ class Trainer:
 
     def _budget_spent(self):
         minutes = self.config.max_minutes
-        return minutes is not None and float(self.train_seconds.numpy()) >= 60.0 * minutes
+        if minutes is None:
+            return False
+        seconds = float(self.train_seconds.numpy())
+        if self.workers > 1:  # each worker has its own clock: all stop when the first is out
+            seconds = float(self._gather([seconds]).max())
+        return seconds >= 60.0 * minutes
+
+    def _check_workers_agree(self, start):
+        """Raises ValueError unless every worker restored the same weights and step and sees the
+        same data (a worker that could not read the chief's checkpoint would silently diverge)."""
+        models = [self.generator] + ([self.discriminator] if self.is_gan else [])
+        weight_sums = [float(tf.add_n([tf.reduce_sum(tf.cast(v, tf.float64)) for v in m.weights]))
+                       for m in models]
+        seen = self._gather([start, self.total_steps, len(self.data.files), *weight_sums])
+        if (seen != seen[0]).any():
+            rows = sorted({tuple(row) for row in seen.tolist()})
+            raise ValueError(
+                f"the workers disagree on (step, total steps, images, weight sums): {rows}; every "
+                f"worker must read the chief's {self.config.checkpoint_dir} (shared storage) and "
+                "run the same flags on the same images")
 
     def _log_line(self, record):
         """Appends one JSON record to RUN/<stage>/log.jsonl (losses, metrics, time)."""
@@ -250,22 +313,49 @@ class Trainer:
                      config.stage, start, self.total_steps, self.steps_per_epoch,
                      self.recipe.batch_size, self.recipe.crop_size,
                      keras.mixed_precision.dtype_policy().name)
-        self._write_config()
+        if self.workers > 1:
+            self._check_workers_agree(start)
+        if self.is_chief:
+            self._write_config()
         if start >= self.total_steps or self._budget_spent():
             logging.info("stage %s is complete (step %d of %d, %.1f of %s minutes): nothing to do",
                          config.stage, start, self.total_steps,
                          float(self.train_seconds.numpy()) / 60, config.max_minutes)
             self._export_final()
-            return {}
+            logs = {}
+        elif self.is_chief:
+            logs = self._train_from(start, self.manager)
+        else:
+            # Save alongside the chief (a save may be collective), into a scratch folder.
+            scratch = distribute.scratch_dir(self.strategy, config.stage)
+            try:
+                logs = self._train_from(start, tf.train.CheckpointManager(
+                    self.checkpoint, scratch, max_to_keep=1))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+        if self.workers > 1:
+            # Barrier: no worker goes on (e.g. to restore stage gan from the chief's init
+            # checkpoint) before the chief has finished writing.
+            self._gather([0.0])
+        return logs
+
+    def _train_from(self, start, manager):
+        """The training loop from step `start`; checkpoints go through `manager`."""
+        config = self.config
         step_fn = self.step_function()
-        dataset = self.strategy.experimental_distribute_dataset(self.data.dataset(start))
-        fixed_lr, fixed_hr = self.data.fixed_batch()
-        writer = tf.summary.create_file_writer(config.resolved_log_dir)
+        dataset = self.data.distributed_dataset(self.strategy, start)
+        chief = self.is_chief
+        if chief:
+            fixed_lr, fixed_hr = self.data.fixed_batch()
+            writer = tf.summary.create_file_writer(config.resolved_log_dir)
+        else:
+            writer = tf.summary.create_noop_writer()
         # A time-budgeted stage has no meaningful step target: show a counter without ETA.
         target = None if config.max_minutes is not None else self.total_steps
-        progbar = keras.utils.Progbar(target, stateful_metrics=["learning_rate"])
+        progbar = keras.utils.Progbar(target, verbose=1 if chief else 0,
+                                      stateful_metrics=["learning_rate"])
         progbar.update(start)
-        if start == 0 and self.evaluator is not None:
+        if start == 0 and self.evaluator is not None and chief:
             self._evaluate(0, writer)
         logs, last_time = {}, time.perf_counter()
         summary_clock, summary_step = last_time, start
@@ -278,7 +368,7 @@ class Trainer:
             step = int(self.step.assign_add(1).numpy())
             done = step >= self.total_steps or self._budget_spent()
             progbar.update(step, [*logs.items(), ("learning_rate", self.learning_rate())])
-            if step % config.summary_every == 0 or done:
+            if chief and (step % config.summary_every == 0 or done):
                 rate = (step - summary_step) / max(now - summary_clock, 1e-9)  # wall clock
                 with writer.as_default(step=step):
                     for name, value in logs.items():
@@ -289,14 +379,14 @@ class Trainer:
                                 "learning_rate": self.learning_rate(), "steps_per_sec": rate,
                                 **logs})
                 summary_clock, summary_step = now, step
-            if step % config.image_every == 0 or done:
+            if chief and (step % config.image_every == 0 or done):
                 with writer.as_default(step=step):
                     tf.summary.image("samples/bicubic_sr_hr", self._comparison(fixed_lr, fixed_hr),
                                      max_outputs=4)
-            if self.evaluator is not None and (step % config.eval_every == 0 or done):
+            if chief and self.evaluator is not None and (step % config.eval_every == 0 or done):
                 self._evaluate(step, writer)
             if step % config.save_every == 0 or done:
-                path = self.manager.save(checkpoint_number=step)
+                path = manager.save(checkpoint_number=step)
                 logging.info("saved checkpoint %s", path)
             last_time = time.perf_counter()  # summaries and saves don't count as training time
             if done:
@@ -313,7 +403,12 @@ class Trainer:
         return tf.clip_by_value(imaging.signed_to_unit(rows), 0.0, 1.0)
 
     def _export_final(self):
-        """Writes the stage's generator as a .keras file and a comparison PNG of the fixed batch."""
+        """Writes the stage's generator as a .keras file and a comparison PNG of the fixed batch.
+
+        Only the chief writes them; other workers do nothing.
+        """
+        if not self.is_chief:
+            return
         path = os.path.join(self.config.stage_dir, GENERATOR_FILE)
         tmp = path[:-len(".keras")] + ".tmp.keras"
         self.generator.save(tmp)

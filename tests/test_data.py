@@ -1,5 +1,6 @@
 """Input pipeline: file discovery, decoding, crops, LR generation, determinism and resume."""
 
+import json
 import os
 
 import numpy as np
@@ -16,11 +17,13 @@ def _files(folder, crop):
 
 
 def test_list_images_is_recursive_and_case_insensitive(tmp_path):
-    for name in ["a.PNG", "sub/b.jpg", "sub/deeper/c.JpEg", "d.bmp", "e.webp", "notes.txt", "f.gif"]:
+    for name in ["a.PNG", "sub/b.jpg", "sub/deeper/c.JpEg", "d.bmp", "e.webp", "notes.txt", "f.gif",
+                 "g.TIFF", "h.jpg.bak"]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"")
     found = [os.path.relpath(p, tmp_path) for p in data.list_images(str(tmp_path))]
-    assert sorted(found) == sorted(["a.PNG", "sub/b.jpg", "sub/deeper/c.JpEg", "d.bmp", "e.webp"])
+    assert sorted(found) == sorted(["a.PNG", "sub/b.jpg", "sub/deeper/c.JpEg", "d.bmp", "e.webp",
+                                    "f.gif", "g.TIFF"])
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):
@@ -35,7 +38,7 @@ def test_small_and_broken_images_are_skipped_by_name(tmp_path):
     assert [os.path.basename(f.path) for f in files] == ["img00.png"]
     reasons = {os.path.basename(p): r for p, r in skipped}
     assert "smaller than the 32x32 crop" in reasons["img01.png"]
-    assert "cannot read" in reasons["broken.jpg"]
+    assert "cannot decode" in reasons["broken.jpg"]
 
 
 def test_no_usable_image_is_an_error():
@@ -148,3 +151,73 @@ def test_fixed_batch_is_centre_crops(image_dir):
     lr, hr = stream.fixed_batch(3)
     assert lr.shape == (3, 8, 8, 3) and hr.shape == (3, 32, 32, 3)
     np.testing.assert_array_equal(stream.fixed_batch(3)[1].numpy(), hr.numpy())
+
+
+def _messy_folder(folder):
+    """The folder of the reliability issue: every kind of file a real photo folder holds."""
+    rgb = np.asarray(Image.open(write_images(folder / "ok", [(48, 48)])[0]))
+    gray = rgb.mean(axis=2).astype(np.uint8)
+    good = {"ok/img00.png"}
+    Image.fromarray(gray).save(folder / "gray.png")
+    Image.fromarray(np.dstack([rgb, np.full(gray.shape, 200, np.uint8)])).save(folder / "rgba.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(folder / "gray16.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(rgb).convert("P").save(folder / "palette.gif")
+    good |= {"gray.png", "rgba.png", "gray16.png", "cmyk.jpg", "palette.gif"}
+    whole = (folder / "ok" / "img00.png").read_bytes()
+    (folder / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("this is not a JPEG")
+    Image.fromarray(rgb[:20, :20]).save(folder / "small.png")
+    # A valid PNG header declaring 100000 x 100000 pixels (a decompression bomb).
+    header = bytearray(whole[:33])
+    header[16:24] = (100000).to_bytes(4, "big") * 2
+    import zlib
+    header[29:33] = zlib.crc32(bytes(header[12:29])).to_bytes(4, "big")
+    (folder / "bomb.png").write_bytes(bytes(header) + whole[33:])
+    os.symlink("loop_b.png", folder / "loop_a.png")
+    os.symlink("loop_a.png", folder / "loop_b.png")
+    os.symlink(".", folder / "dir_loop")
+    (folder / "notes.txt").write_text("not an image")
+    bad = {"truncated.png": "cannot decode", "empty.png": "cannot decode",
+           "text.jpg": "cannot decode", "small.png": "smaller than the 32x32 crop",
+           "bomb.png": "", "loop_a.png": "cannot", "loop_b.png": "cannot"}
+    return good, bad
+
+
+def test_messy_folder_keeps_every_usable_image_and_names_each_bad_one(tmp_path):
+    good, bad = _messy_folder(tmp_path)
+    files, skipped = data.scan_images(data.list_images(str(tmp_path)), 32)
+    assert {os.path.relpath(f.path, tmp_path) for f in files} == good
+    reasons = {os.path.relpath(p, tmp_path): r for p, r in skipped}
+    assert set(reasons) == set(bad)
+    for name, reason in bad.items():
+        assert reason in reasons[name]
+    assert "100000x100000" in reasons["bomb.png"] or "decompression" in reasons["bomb.png"].lower()
+    # Every usable file decodes to RGB through the training decoder.
+    for f in files:
+        image = data._decode_file(tf.constant(f.path), tf.constant(f.needs_pil)).numpy()
+        assert image.shape == (48, 48, 3) and image.dtype == np.uint8
+    stream = data.TrainingData(files, 32, 4)
+    for lr, hr in stream.dataset().take(4):
+        assert np.all(np.isfinite(hr.numpy()))
+
+
+def test_scan_cache_reuses_results_and_notices_changes(tmp_path):
+    write_images(tmp_path / "hr", [(48, 48), (40, 40)])
+    cache = str(tmp_path / "run" / "scan.json")
+    paths = data.list_images(str(tmp_path / "hr"))
+    first = data.scan_images(paths, 32, cache)
+    entries = json.loads(open(cache).read())
+    assert set(entries) == set(paths)
+    # A cached result is used as is (here: doctored to prove it is read)...
+    entries[paths[1]]["reason"], entries[paths[1]]["file"] = "doctored", None
+    with open(cache, "w") as f:
+        json.dump(entries, f)
+    files, skipped = data.scan_images(paths, 32, cache)
+    assert skipped == [(paths[1], "doctored")]
+    # ...until the file changes.
+    (tmp_path / "hr" / "img01.png").write_bytes(b"broken now")
+    files, skipped = data.scan_images(paths, 32, cache)
+    assert [f.path for f in files] == [paths[0]] and "cannot decode" in skipped[0][1]
+    assert [f.path for f in first[0]] == paths

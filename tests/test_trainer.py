@@ -187,3 +187,12 @@ def test_log_file_and_evaluator(tmp_path, image_dir, tiny_recipe):
     assert [(r["step"], r["val_psnr"]) for r in records if "val_psnr" in r] == \
         [(0, 21.0), (2, 22.0), (4, 23.0)]
     assert all(r["steps_per_sec"] > 0 for r in records if "mse" in r)
+
+
+def test_resume_uses_the_learning_rate_of_the_current_flags(tmp_path, image_dir, tiny_recipe):
+    import dataclasses
+    _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 2)).train()
+    lower = dataclasses.replace(tiny_recipe, learning_rate=2e-5)
+    resumed = _trainer(_config(tmp_path, image_dir, lower, "init", 4))
+    assert int(resumed.step.numpy()) == 2
+    assert resumed.learning_rate() == pytest.approx(2e-5)

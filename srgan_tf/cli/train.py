@@ -3,7 +3,7 @@
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRECISIONS, PRESETS, STAGES, Recipe, TrainConfig
+from srgan_tf.config import PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe, TrainConfig
 
 FLAGS = flags.FLAGS
 
@@ -34,6 +34,12 @@ def define_flags():
     flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
                       "auto: bf16 where native (AMX/AVX512-BF16 CPUs, GPUs >= 8.0), float16 on "
                       "older GPUs, else float32.")
+    flags.DEFINE_enum("strategy", "default", list(STRATEGIES),
+                      "tf.distribute strategy: default (one device), mirrored (all local GPUs or "
+                      "--devices), multi_worker (cluster from TF_CONFIG), tpu (see --tpu).")
+    flags.DEFINE_list("devices", None, "--strategy mirrored: devices, e.g. /gpu:0,/gpu:1.")
+    flags.DEFINE_string("tpu", None, "--strategy tpu: TPU name or grpc:// address; 'local' on a "
+                        "Cloud TPU VM (default: TPUClusterResolver's, e.g. $TPU_NAME).")
     # --log_dir (TensorBoard logs, default RUN/logs/<stage>) is absl.logging's own flag, reused.
     flags.DEFINE_integer("save_every", 500, "Steps between checkpoints.")
     flags.DEFINE_integer("summary_every", 50, "Steps between TensorBoard scalars.")
@@ -56,7 +62,8 @@ def config_from_flags():
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
         max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes, from_scratch=FLAGS.from_scratch,
-        deterministic=FLAGS.deterministic, precision=FLAGS.precision)
+        deterministic=FLAGS.deterministic, precision=FLAGS.precision, strategy=FLAGS.strategy,
+        devices=tuple(FLAGS.devices) if FLAGS.devices is not None else None, tpu=FLAGS.tpu)
 
 
 def main(argv):
@@ -70,15 +77,20 @@ def main(argv):
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-    from srgan_tf import precision, trainer  # pylint: disable=import-outside-toplevel
+    from srgan_tf import distribute, precision, trainer  # pylint: disable=import-outside-toplevel
 
+    try:
+        # First: MultiWorkerMirroredStrategy must exist before TensorFlow initialises devices.
+        strategy = distribute.make_strategy(config)
+    except ValueError as e:
+        common.fail(str(e))
     precision.set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     logging.info("config:\n%s", config.to_json())
     try:
-        trainer.Trainer(config).train()
+        trainer.Trainer(config, strategy=strategy).train()
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
 
