@@ -32,6 +32,7 @@ setuptools.setup(
             "srgan-evaluate=srgan_tf.cli.evaluate:run",
             "srgan-upscale=srgan_tf.cli.upscale:run",
             "srgan-export=srgan_tf.cli.export:run",
+            "srgan-bench=srgan_tf.cli.bench:run",
         ],
     },
 )

@@ -2,8 +2,8 @@
 
 Builds the default generator (random weights: memory and time don't depend on the weights), writes
 synthetic RGB inputs of each size, runs the upscale CLI on each in a fresh subprocess and reports
-that subprocess's peak RSS (from wait4) and wall time. A 32x32 run gives the fixed cost of Python,
-TensorFlow and the model.
+that subprocess's own peak RSS and wall time (`srgan_tf.bench.run_upscale`). A 32x32 run gives the
+fixed cost of Python, TensorFlow and the model.
 
   python scripts/upscale_memory.py                       # 512x512 and 2048x2048, default tile
   python scripts/upscale_memory.py --sizes 512 --tile 0  # untiled, for comparison
@@ -11,37 +11,12 @@ TensorFlow and the model.
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def synthetic_image(size, seed=0):
-    """Returns uint8 [size, size, 3]: smooth colour blobs plus noise, compressible like a photo."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(0, 255, [size // 32 + 2, size // 32 + 2, 3])
-    smooth = np.kron(coarse, np.ones([32, 32, 1]))[:size, :size]
-    return np.clip(smooth + rng.normal(0, 8, smooth.shape), 0, 255).astype(np.uint8)
-
-
-def run_upscale(args, env):
-    """Runs the CLI; returns (peak RSS in MiB, seconds, exit status)."""
-    start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "srgan_tf.upscale", *args], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    stderr = process.stderr.read().decode(errors="replace")
-    process.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code:
-        print(stderr, file=sys.stderr)
-    return usage.ru_maxrss / 1024, seconds, code  # ru_maxrss is in KiB on Linux
 
 
 def main():
@@ -54,10 +29,10 @@ def main():
     sys.path.insert(0, ROOT)
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
-    from srgan_tf.models import Generator  # pylint: disable=import-outside-toplevel
+    # pylint: disable=import-outside-toplevel
+    from srgan_tf.bench import run_upscale, synthetic_image
+    from srgan_tf.models import Generator
 
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               TF_CPP_MIN_LOG_LEVEL="2")
     with tempfile.TemporaryDirectory() as tmp:
         generator = Generator(num_block=args.num_block)
         generator(np.zeros([1, 8, 8, 3], np.float32))
@@ -70,7 +45,10 @@ def main():
             cli = [path, "--output_dir", os.path.join(tmp, "out"), "--model", model]
             if args.tile is not None:
                 cli += ["--tile", str(args.tile)]
-            rss, seconds, code = run_upscale(cli, env)
+            run = run_upscale(cli)
+            rss, seconds, code = run.peak_rss_bytes / 2 ** 20, run.seconds, run.exit_code
+            if code:
+                print(run.stderr, file=sys.stderr)
             out = os.path.join(tmp, "out", f"in{size}_x4.png")
             out_size = Image.open(out).size if code == 0 else None
             rows.append((size, rss, seconds, code, out_size))

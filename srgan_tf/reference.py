@@ -29,6 +29,7 @@ PUBLISHED = {
     "SRGAN (paper)": {"Set5": (29.40, 0.8472), "Set14": (26.02, 0.7397)},
 }
 COMPARISON_IMAGES = ("baboon.png", "comic.png", "zebra.png", "monarch.png")
+BEST_FILE = "best_generator.keras"  # stage init: the generator of the best validation PSNR-Y
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,12 +73,31 @@ def split_folder(hr_dir, run_dir):
     return train_dir, val_dir
 
 
-def validation_evaluator(val_dir):
-    """Returns generator -> {"psnr_y", "ssim_y"} on the whole images of `val_dir` (papers' protocol)."""
+def validation_evaluator(val_dir, best_path=None):
+    """Returns generator -> {"psnr_y", "ssim_y"} on the whole images of `val_dir` (papers' protocol).
+
+    With `best_path`, the generator is also saved there (a .keras file) whenever its PSNR-Y beats
+    every earlier validation, recorded in `best_path`.json so the record survives a resume.
+    """
+    record = f"{best_path}.json" if best_path else None
 
     def evaluator(generator):
         result = next(iter(evaluate_lib.evaluate(keras_resolver(generator), [val_dir]).values()))
-        return {"psnr_y": result["psnr_y"], "ssim_y": result["ssim_y"]}
+        metrics = {"psnr_y": result["psnr_y"], "ssim_y": result["ssim_y"]}
+        if best_path:
+            best = -1.0
+            if os.path.isfile(record):
+                with open(record, encoding="utf-8") as f:
+                    best = json.load(f)["psnr_y"]
+            if metrics["psnr_y"] > best:
+                generator.save(best_path + ".tmp.keras")
+                os.replace(best_path + ".tmp.keras", best_path)
+                with open(record + ".tmp", "w", encoding="utf-8") as f:
+                    json.dump(metrics, f)
+                os.replace(record + ".tmp", record)
+                logging.info("new best validation PSNR-Y %.2f dB: saved %s", metrics["psnr_y"],
+                             best_path)
+        return metrics
 
     return evaluator
 
@@ -100,19 +120,26 @@ def stage_config(config, stage, train_dir):
 def train_stages(config):
     """Trains (or resumes) both stages within their budgets; returns the validation folder."""
     train_dir, val_dir = split_folder(config.hr_dir, config.run_dir)
-    evaluator = validation_evaluator(val_dir)
     for stage in ("init", "gan"):
         stage_cfg = stage_config(config, stage, train_dir)
+        # Stage init keeps its best generator by validation PSNR (BatchNorm moving statistics make
+        # the curve jump between evaluations); stage gan lowers PSNR by design: it keeps its last.
+        best = os.path.join(config.run_dir, stage, BEST_FILE) if stage == "init" else None
         keras.utils.set_random_seed(config.seed)
-        trainer_lib.Trainer(stage_cfg, evaluator=evaluator).train()
+        trainer_lib.Trainer(stage_cfg, evaluator=validation_evaluator(val_dir, best)).train()
     return val_dir
 
 
 def stage_resolvers(config):
-    """Returns [("bicubic", resolver), ("init", resolver), ("gan", resolver)]."""
+    """Returns [("bicubic", resolver), ("init", resolver), ("gan", resolver)].
+
+    Stage init is represented by its best validation generator, stage gan by its last one.
+    """
     resolvers = [("bicubic", bicubic_resolver())]
     for stage in ("init", "gan"):
-        path = os.path.join(config.run_dir, stage, trainer_lib.GENERATOR_FILE)
+        path = os.path.join(config.run_dir, stage, BEST_FILE)
+        if not os.path.isfile(path):
+            path = os.path.join(config.run_dir, stage, trainer_lib.GENERATOR_FILE)
         resolvers.append((stage, keras_resolver(keras.models.load_model(path, compile=False))))
     return resolvers
 

@@ -38,7 +38,7 @@ RADIUS_LIMIT = 64  # largest receptive radius `measured_radius` looks for (LR pi
 RADIUS_TOLERANCE = 1e-4  # output change in [-1, 1] units that counts as influence (1/80 of a level)
 MIN_CORE = 8  # smallest tile core the out-of-memory fallback shrinks to (LR pixels)
 ALPHA_CONTEXT = 4  # LR rows of context for bicubic alpha (the x4 bicubic kernel reaches 2)
-INPUT_EXTENSIONS = IMAGE_EXTENSIONS + (".tif", ".tiff")
+INPUT_EXTENSIONS = IMAGE_EXTENSIONS
 # --format -> (PIL format, file extension).
 FORMATS = {"png": ("PNG", ".png"), "jpeg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp"),
            "tiff": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp")}

@@ -1,5 +1,7 @@
 """What every command-line entry point shares: flag parsing and one-line errors (exit code 2)."""
 
+import json
+import os
 import sys
 
 from absl import app, flags
@@ -32,3 +34,12 @@ def run(main, module=None):
         for flag in flags.FLAGS.flags_by_module_dict().get(module, []):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main, flags_parser=_parse_flags)
+
+
+def write_json(results, path):
+    """Writes `results` to `path` as JSON, under a temporary name then renamed (never half-written)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temp = f"{path}.{os.getpid()}.tmp"
+    with open(temp, "w", encoding="utf-8") as f:
+        json.dump(results, f, indent=2)
+    os.replace(temp, path)

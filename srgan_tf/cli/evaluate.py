@@ -5,14 +5,13 @@
   python -m srgan_tf.evaluate --bicubic --hr_dir ../shared/data/Set5
 """
 
-import json
 import math
-import os
 import sys
 
 from absl import flags, logging
 
 from srgan_tf.cli import common
+from srgan_tf.config import PRECISIONS
 
 FLAGS = flags.FLAGS
 
@@ -23,6 +22,9 @@ def define_flags():
     flags.DEFINE_string("model", None, "A generator .keras file, a SavedModel from export.py, or a "
                         "shipped model: srresnet or srgan.")
     flags.DEFINE_bool("bicubic", False, "Evaluate the bicubic baseline instead of a model.")
+    flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
+                      "Inference precision. float32 by default so scores compare with published "
+                      "ones; auto: bf16 where the hardware runs it natively.")
     flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
     flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")
     flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
@@ -69,15 +71,6 @@ def format_table(results, label, crop_border):
     return "\n".join(lines)
 
 
-def _write_json(results, path):
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temp = f"{path}.{os.getpid()}.tmp"
-    with open(temp, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-    os.replace(temp, path)
-
-
 def main(argv):
     if len(argv) > 1:
         common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -89,6 +82,9 @@ def main(argv):
         common.fail("--hr_dir is required (a folder of HR images, repeatable)")
     # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
     from srgan_tf import evaluate, upscale  # pylint: disable=import-outside-toplevel
+    from srgan_tf import precision  # pylint: disable=import-outside-toplevel
+
+    precision.set_precision(FLAGS.precision)  # before the model is built: layers take the policy
 
     try:
         for hr_dir in FLAGS.hr_dir:
@@ -111,7 +107,7 @@ def main(argv):
         print(f"WARNING: on {name} the model is within {evaluate.NEAR_BICUBIC_DB} dB of bicubic "
               "(or below it): is it trained, and was it fed the protocol's LR?", file=sys.stderr)
     if FLAGS.output_json:
-        _write_json(results, FLAGS.output_json)
+        common.write_json(results, FLAGS.output_json)
         logging.info("wrote %s", FLAGS.output_json)
 
 

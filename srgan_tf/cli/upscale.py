@@ -11,6 +11,7 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
+from srgan_tf.config import PRECISIONS
 from srgan_tf.loading import DEFAULT_MODEL
 
 FLAGS = flags.FLAGS
@@ -22,6 +23,8 @@ def define_flags():
     flags.DEFINE_string("checkpoint_dir", None, "Training run directory (latest stage is used).")
     flags.DEFINE_string("model", None, "A generator .keras file, a SavedModel directory, or a "
                         "shipped model: srresnet (the default when no model is given) or srgan.")
+    flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
+                      "Inference precision; auto: bf16 where the hardware runs it natively.")
     flags.DEFINE_string("saved_model", None, "A SavedModel directory written by export.py.")
     flags.DEFINE_integer("tile", None, "LR side of the tiles the model runs on, overlap included; "
                          "memory grows with its square (default: srgan_tf.upscale.DEFAULT_TILE, "
@@ -49,6 +52,9 @@ def main(argv):
     from PIL import Image  # pylint: disable=import-outside-toplevel
 
     from srgan_tf import upscale  # pylint: disable=import-outside-toplevel
+    from srgan_tf import precision  # pylint: disable=import-outside-toplevel
+
+    precision.set_precision(FLAGS.precision)  # before the model is built: layers take the policy
 
     if FLAGS.format not in upscale.FORMATS:
         common.fail(f"--format must be one of {', '.join(upscale.FORMATS)}, "

@@ -1,0 +1,146 @@
+"""Tests of srgan_tf.bench: FLOPs by hand, the JSON of a tiny run, the CLI, the upscale probe."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+
+import keras
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from srgan_tf import bench
+from srgan_tf.models import Discriminator, Generator
+from tests.conftest import REPO, write_images
+
+TINY = (("num_feat", 8), ("num_block", 1), ("upsample_feat", 32), ("disc_feat", 4),
+        ("vgg_input_size", 32))
+
+
+def conv(pixels, kernel, channels_in, channels_out):
+    """FLOPs of a stride-1 'same' convolution over `pixels` output positions (batch included)."""
+    return 2 * pixels * kernel * kernel * channels_in * channels_out
+
+
+def test_forward_flops_of_tiny_generators():
+    lr = 2 * 8 * 8  # batch 2 of 8x8: output positions at LR, x4 after each pixel shuffle
+    trunk = conv(lr, 3, 8, 8) * 3  # residual block (2 convs) + conv_body
+    upsample = conv(lr, 3, 8, 32) + conv(4 * lr, 3, 8, 32)  # 32 channels -> 8 after shuffle
+    expected = {"tensorlayer": conv(lr, 3, 3, 8) + trunk + upsample + conv(16 * lr, 1, 8, 3),
+                "paper": conv(lr, 9, 3, 8) + trunk + upsample + conv(16 * lr, 9, 8, 3)}
+    assert expected["tensorlayer"] == 3_545_088
+    for preset, flops in expected.items():
+        generator = Generator(preset=preset, num_feat=8, num_block=1, upsample_feat=32)
+        generator(tf.zeros([1, 8, 8, 3]))
+        assert bench.forward_flops(generator, [2, 8, 8, 3]) == flops
+
+
+def test_forward_flops_counts_dense_layers_and_needs_full_shapes():
+    model = keras.Sequential([keras.Input([7]), keras.layers.Dense(5)])
+    assert bench.forward_flops(model, [3, 7]) == 2 * 3 * 7 * 5
+    generator = Generator(num_feat=8, num_block=1, upsample_feat=32)
+    with pytest.raises(ValueError, match="undefined output shape"):
+        bench.forward_flops(generator, [1, None, None, 3])
+
+
+def test_train_step_flops_weights_each_network():
+    generator = Generator(num_feat=8, num_block=1, upsample_feat=32)
+    generator(tf.zeros([1, 8, 8, 3]))
+    discriminator = Discriminator(preset="paper", disc_feat=4)
+    discriminator(tf.zeros([1, 32, 32, 3]))
+    vgg = keras.Sequential([keras.Input([None, None, 3]),
+                            keras.layers.Conv2D(4, 3, padding="same")])
+    g = bench.forward_flops(generator, [2, 8, 8, 3])
+    d = bench.forward_flops(discriminator, [2, 32, 32, 3])
+    v = conv(2 * 32 * 32, 3, 3, 4)
+    init = types.SimpleNamespace(generator=generator, is_gan=False)
+    assert bench.train_step_flops(init, 2, 8) == {"generator": 3 * g, "total": 3 * g}
+    gan = types.SimpleNamespace(generator=generator, discriminator=discriminator, vgg=vgg,
+                                is_gan=True)
+    assert bench.train_step_flops(gan, 2, 8) == {"generator": 3 * g, "discriminator": 6 * d,
+                                                 "vgg": 3 * v, "total": 3 * g + 6 * d + 3 * v}
+
+
+def test_config_errors_name_the_flag(tmp_path):
+    with pytest.raises(ValueError, match="--sections must be a comma list of .* got 'ceiling'"):
+        bench.BenchConfig(sections=("ceiling",)).validate()
+    with pytest.raises(ValueError, match="--precisions .* got 'float32,fp8'"):
+        bench.BenchConfig(precisions=("float32", "fp8")).validate()
+    with pytest.raises(ValueError, match="--repeats must be positive, got 0"):
+        bench.BenchConfig(repeats=0).validate()
+    with pytest.raises(FileNotFoundError, match="--hr_dir .*missing"):
+        bench.BenchConfig(hr_dir=str(tmp_path / "missing")).validate()
+    quick = bench.BenchConfig.create(quick=True, repeats=None, warmup=4)
+    assert (quick.repeats, quick.warmup, quick.upscale_timeout) == (3, 4, 30.0)
+
+
+def test_tiny_run_has_the_json_shape(tmp_path):
+    hr_dir = tmp_path / "hr"
+    write_images(hr_dir, [(64, 64)] * 4)
+    config = bench.BenchConfig(
+        presets=("tensorlayer",), batch_size=2, lr_patch=8, matmul_size=64, conv_size=16,
+        conv_feat=8, hr_dir=str(hr_dir), infer_sizes=(8, 16), upscale_size=32, warmup=0,
+        repeats=1, pipeline_batches=1, recipe_overrides=TINY)  # figures meaningless, shape kept
+    results = bench.run_benchmark(config)
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # restored
+    results = json.loads(json.dumps(results))  # JSON-serialisable as written
+    positive = lambda v: isinstance(v, float) and v > 0  # noqa: E731
+    assert results["device"].startswith(("CPU: ", "GPU: "))
+    assert isinstance(results["cpu_features"], list)
+    for key in ("matmul_gflops", "conv_gflops"):
+        assert set(results[key]) == {"float32", "bfloat16"}
+        assert all(map(positive, results[key].values()))
+    for key in ("init_step_ms", "gan_step_ms"):
+        assert set(results[key]) == {"tensorlayer"}
+        assert set(results[key]["tensorlayer"]) == {"float32", "mixed_bfloat16"}
+        assert all(map(positive, results[key]["tensorlayer"].values()))
+    assert positive(results["pipeline_patches_per_s"])
+    assert set(results["infer_ms"]) == {"8", "16"}
+    assert set(results["infer_ms"]["16"]) == {"float32", "mixed_bfloat16"}
+    assert positive(results["upscale_2048_peak_rss_mb"])
+    assert results["details"]["upscale"]["complete"]
+    step = results["details"]["gan_step"]["tensorlayer"]["float32"]
+    assert set(step["flops"]) == {"generator", "discriminator", "vgg", "total"}
+    assert all(isinstance(c["met"], bool) for c in results["targets"])
+    table = bench.format_table(results)
+    for section in range(6):
+        assert f"\n| {section} |" in table
+
+
+def test_run_upscale_stops_at_the_timeout(tmp_path):
+    generator = Generator(num_feat=8, num_block=1, upsample_feat=32)
+    generator(tf.zeros([1, 8, 8, 3]))
+    generator.save(tmp_path / "g.keras")
+    Image.fromarray(bench.synthetic_image(64)).save(tmp_path / "in.png")
+    run = bench.run_upscale([str(tmp_path / "in.png"), "--output_dir", str(tmp_path / "out"),
+                             "--model", str(tmp_path / "g.keras")], timeout=0.5)
+    assert run.timed_out and run.exit_code == -9
+    assert run.peak_rss_bytes > 0
+    assert not os.path.exists(tmp_path / "out" / "in_x4.png")
+
+
+def run_cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run([sys.executable, "-m", "srgan_tf.bench", *map(str, args)], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_cli_writes_table_and_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_cli("--quick", "--sections", "ceilings", "--matmul_size", 64, "--conv_size", 8,
+                     "--batch_size", 2, "--lr_patch", 8, "--precisions", "float32",
+                     "--output_json", out)
+    assert result.returncode == 0, result.stderr
+    assert "| 1 | conv 3x3 64->64 fwd+bwd, 2x8x8 | float32 |" in result.stdout
+    figures = json.loads(out.read_text())
+    assert set(figures["conv_gflops"]) == {"float32"} and figures["init_step_ms"] is None
+    assert figures["settings"]["quick"] and figures["settings"]["repeats"] == 3
+
+
+def test_cli_bad_flag_is_one_line():
+    result = run_cli("--sections", "ceilings,warp")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --sections must be")
+    assert "Traceback" not in result.stderr
