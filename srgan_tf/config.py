@@ -109,6 +109,7 @@ class TrainConfig:
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
     deterministic: bool = False
+    debug_nan_step: Optional[int] = None  # test hook: this step's batch is made NaN
     precision: str = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16 (see precision.py)
     strategy: str = "default"  # default | mirrored | multi_worker | tpu (see distribute.py)
     devices: Optional[Tuple[str, ...]] = None  # mirrored: e.g. ("/gpu:0", "/gpu:1"); default: all GPUs

@@ -12,8 +12,11 @@ generator.keras); the others save into a temporary folder that is removed.
 """
 
 import json
+import math
 import os
 import shutil
+import signal
+import threading
 import time
 
 import keras
@@ -27,13 +30,22 @@ from srgan_tf.loading import CONFIG_FILE, build_generator
 from srgan_tf.models import Discriminator
 
 GENERATOR_FILE = "generator.keras"
+GRADS_BAD = "nonfinite_grads"  # step output: gradient tensors with a NaN/inf (not logged as a loss)
 LOG_FILE = "log.jsonl"
 SAMPLE_FILE = "sample_x4.png"
 SCAN_CACHE_FILE = "scan_cache.json"  # per-file results of data.scan_images, in the run directory
 
 
-class StageComplete(Exception):
-    """Raised internally when a stage has nothing left to do."""
+class NonFiniteLossError(ValueError):
+    """A loss term or gradient became NaN or infinite; no checkpoint was written from that state."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped training after a checkpoint was saved."""
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.exit_code = 128 + signum
 
 
 def prepare_data(config, scan_cache=True):
@@ -61,6 +73,18 @@ def prepare_data(config, scan_cache=True):
     logging.info("training on %d images from %s", len(files), hr_dir)
     return data_lib.TrainingData(files, config.recipe.crop_size, config.recipe.batch_size,
                                  seed=config.seed, augment=config.augment, cache=config.cache)
+
+
+def _count_nonfinite(grads, optimizer):
+    """Number of gradient tensors holding a NaN or an infinity, as float32 (summed over replicas).
+
+    Under float16 loss scaling an overflow is expected now and then (the optimizer skips that
+    update and lowers the scale): not counted.
+    """
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return tf.constant(0.0)
+    return tf.add_n([1.0 - tf.cast(tf.reduce_all(tf.math.is_finite(g)), tf.float32)
+                     for g in grads if g is not None])
 
 
 def build_discriminator(recipe):
@@ -200,7 +224,7 @@ class Trainer:
             scaled = self.g_optimizer.scale_loss(mse)  # identity unless float16 loss scaling
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
-        return {"mse": mse}
+        return {"mse": mse, GRADS_BAD: _count_nonfinite(grads, self.g_optimizer)}
 
     def _gan_replica_step(self, lr, hr):
         recipe = self.recipe
@@ -226,6 +250,8 @@ class Trainer:
         self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
         batch = tf.cast(tf.shape(real_logits)[0], tf.float32) * self.strategy.num_replicas_in_sync
         return {"g_loss": g_loss, "d_loss": d_loss, "mse": mse, "vgg": vgg, "adv": adv,
+                GRADS_BAD: (_count_nonfinite(g_grads, self.g_optimizer)
+                            + _count_nonfinite(d_grads, self.d_optimizer)),
                 "d_real": tf.reduce_sum(tf.sigmoid(tf.cast(real_logits, tf.float32))) / batch,
                 "d_fake": tf.reduce_sum(tf.sigmoid(tf.cast(fake_logits, tf.float32))) / batch}
 
@@ -359,9 +385,13 @@ class Trainer:
             self._evaluate(0, writer)
         logs, last_time = {}, time.perf_counter()
         summary_clock, summary_step = last_time, start
+        signals = _SignalCatcher()
         for lr, hr in dataset:
+            if config.debug_nan_step == int(self.step.numpy()) + 1:  # test hook: corrupt one batch
+                hr = hr * float("nan")
             out = step_fn(lr, hr)
             logs = {k: float(v) for k, v in out.items()}  # waits for the step
+            self._check_finite(logs, manager)
             now = time.perf_counter()
             self.train_seconds.assign_add(now - last_time)
             last_time = now
@@ -389,11 +419,31 @@ class Trainer:
                 path = manager.save(checkpoint_number=step)
                 logging.info("saved checkpoint %s", path)
             last_time = time.perf_counter()  # summaries and saves don't count as training time
+            if signals.received and not done:
+                if step % config.save_every:
+                    path = manager.save(checkpoint_number=step)
+                    logging.info("saved checkpoint %s", path)
+                writer.flush()
+                signals.restore()
+                raise Interrupted(f"stopped by {signals.name} at step {step}; rerun the same "
+                                  "command to resume", signals.received)
             if done:
                 break
+        signals.restore()
         writer.flush()
         self._export_final()
         return logs
+
+    def _check_finite(self, logs, manager):
+        """Stops the run (before anything is saved from this state) on a NaN or infinite value."""
+        bad = [name for name, value in logs.items() if name != GRADS_BAD and not math.isfinite(value)]
+        if logs.pop(GRADS_BAD, 0.0) > 0:
+            bad.append("gradients")
+        if bad:
+            raise NonFiniteLossError(
+                f"step {int(self.step.numpy()) + 1}: non-finite {', '.join(bad)} "
+                f"({', '.join(f'{k}={v:.4g}' for k, v in logs.items())}); nothing was saved from "
+                f"this state, the latest checkpoint is still {manager.latest_checkpoint}")
 
     def _comparison(self, lr, hr):
         """Returns float32 [B, H, 3W, 3] in [0, 1]: bicubic upsampling | SR | HR, side by side."""
@@ -419,6 +469,30 @@ class Trainer:
         tf.io.write_file(sample + ".tmp", tf.io.encode_png(row))
         os.replace(sample + ".tmp", sample)
         logging.info("wrote %s and %s", path, sample)
+
+
+class _SignalCatcher:
+    """Notes SIGINT / SIGTERM during training so the loop can save a checkpoint and stop."""
+
+    def __init__(self):
+        self.received, self.name, self._previous = 0, "", {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._note)
+
+    def _note(self, signum, frame):
+        del frame  # unused
+        if self.received:  # a second signal: stop at once
+            self.restore()
+            raise KeyboardInterrupt
+        self.received, self.name = signum, signal.Signals(signum).name
+        logging.warning("%s received: saving a checkpoint after this step, then stopping", self.name)
+
+    def restore(self):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
 
 def train(config, **kwargs):

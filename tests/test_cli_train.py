@@ -66,3 +66,30 @@ def test_two_stages_from_the_command_line(tmp_path):
         assert (run / stage / "sample_x4.png").is_file()
     again = _train("--stage", "gan", "--steps", "1", *common, cwd=tmp_path)
     assert again.returncode == 0 and "is complete" in again.stderr
+
+
+def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path):
+    import json
+    import signal
+    import time
+    run = tmp_path / "run"
+    args = [sys.executable, str(REPO / "train.py"), "--stage", "init", "--hr_dir",
+            str(REPO / "data" / "sample"), "--checkpoint_dir", str(run), "--crop_size", "32",
+            "--batch_size", "2", "--steps", "100000", "--save_every", "100000",
+            "--summary_every", "1", "--precision", "float32"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = run / "init" / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 3):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "stopped by SIGTERM at step" in stderr
+    last = json.loads(log.read_text().splitlines()[-1])["step"]
+    import tensorflow as tf
+    assert tf.train.latest_checkpoint(str(run / "init")).endswith(f"ckpt-{last}")
+    again = _train(*args[2:-6], "--steps", str(last + 1), "--summary_every", "1",
+                   "--precision", "float32")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resumed init stage at step {last}" in again.stderr

@@ -42,7 +42,9 @@ def test_gan_step_moves_both_networks_and_reports_every_term(tmp_path, image_dir
     g_before = [v.numpy() for v in t.generator.trainable_variables]
     d_before = [v.numpy() for v in t.discriminator.trainable_variables]
     out = {k: float(v) for k, v in t.step_function()(lr, hr).items()}
-    assert set(out) == {"g_loss", "d_loss", "mse", "vgg", "adv", "d_real", "d_fake"}
+    assert set(out) == {"g_loss", "d_loss", "mse", "vgg", "adv", "d_real", "d_fake",
+                        trainer.GRADS_BAD}
+    assert out.pop(trainer.GRADS_BAD) == 0
     assert all(np.isfinite(list(out.values())))
     r = tiny_recipe
     assert out["g_loss"] == pytest.approx(r.pixel_weight * out["mse"] + r.perceptual_weight
@@ -196,3 +198,15 @@ def test_resume_uses_the_learning_rate_of_the_current_flags(tmp_path, image_dir,
     resumed = _trainer(_config(tmp_path, image_dir, lower, "init", 4))
     assert int(resumed.step.numpy()) == 2
     assert resumed.learning_rate() == pytest.approx(2e-5)
+
+
+def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tiny_recipe):
+    import dataclasses
+    config = dataclasses.replace(_config(tmp_path, image_dir, tiny_recipe, "init", 6),
+                                 debug_nan_step=3)
+    with pytest.raises(trainer.NonFiniteLossError, match=r"step 3: non-finite mse.*ckpt-2"):
+        _trainer(config).train()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-2")
+    resumed = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6))
+    assert int(resumed.step.numpy()) == 2
+    assert all(np.isfinite(v.numpy()).all() for v in resumed.generator.variables)

@@ -1,5 +1,7 @@
 """`python train.py`: train stage init (SRResNet on MSE) or stage gan (SRGAN)."""
 
+import sys
+
 from absl import flags, logging
 
 from srgan_tf.cli import common
@@ -45,6 +47,8 @@ def define_flags():
     flags.DEFINE_integer("summary_every", 50, "Steps between TensorBoard scalars.")
     flags.DEFINE_integer("image_every", 500, "Steps between TensorBoard image summaries.")
     flags.DEFINE_integer("max_to_keep", 3, "Checkpoints kept per stage.")
+    flags.DEFINE_integer("debug_nan_step", None,
+                         "Test hook: make this step's batch NaN (the run must stop cleanly).")
     flags.DEFINE_float("max_minutes", None,
                        "Wall-clock training budget of the stage, summed over reruns.")
     flags.mark_flags_as_required(["stage", "checkpoint_dir"])
@@ -61,7 +65,8 @@ def config_from_flags():
         epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment, cache=FLAGS.cache,
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
-        max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes, from_scratch=FLAGS.from_scratch,
+        max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes,
+        debug_nan_step=FLAGS.debug_nan_step, from_scratch=FLAGS.from_scratch,
         deterministic=FLAGS.deterministic, precision=FLAGS.precision, strategy=FLAGS.strategy,
         devices=tuple(FLAGS.devices) if FLAGS.devices is not None else None, tpu=FLAGS.tpu)
 
@@ -91,6 +96,12 @@ def main(argv):
     logging.info("config:\n%s", config.to_json())
     try:
         trainer.Trainer(config, strategy=strategy).train()
+    except trainer.NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except trainer.Interrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
 
