@@ -25,3 +25,12 @@ def test_missing_shipped_weights_is_an_actionable_error(tmp_path, monkeypatch):
     monkeypatch.setattr(loading, "WEIGHTS_DIR", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="shipped model 'srgan' expects .*srgan_x4.keras"):
         loading.load_generator("srgan")
+
+
+def test_shipped_models_are_in_the_repository():
+    for name, filename in loading.SHIPPED_MODELS.items():
+        path = loading.resolve_model(name)
+        assert path.endswith(filename)
+        generator = loading.load_generator(name)
+        y = generator(tf.zeros([1, 8, 8, 3]))
+        assert y.shape == (1, 32, 32, 3)
