@@ -324,3 +324,19 @@ def test_cli_usage_errors(tmp_path, model_file):
     assert proc.returncode == 2
     assert "give at least one input image, folder or glob pattern" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_cli_precision(tmp_path, model_file, precision):
+    write(tmp_path / "a.png", Image.fromarray(photo(12, 10)))
+    proc = run_cli(tmp_path / "a.png", "--output_dir", tmp_path / "out", "--model", model_file,
+                   "--precision", precision)
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(tmp_path / "out" / "a_x4.png") as result:
+        assert result.size == (40, 48)
+
+
+def test_cli_unknown_precision_is_a_usage_error(tmp_path, model_file):
+    proc = run_cli(tmp_path / "a.png", "--output_dir", tmp_path / "out", "--model", model_file,
+                   "--precision", "fp8")
+    assert proc.returncode == 2 and "--precision" in proc.stderr and "fp8" in proc.stderr
