@@ -40,6 +40,10 @@ class NonFiniteLossError(ValueError):
     """A loss term or gradient became NaN or infinite; no checkpoint was written from that state."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
+
+
 class Interrupted(Exception):
     """SIGINT or SIGTERM stopped training after a checkpoint was saved."""
 
@@ -416,12 +420,12 @@ class Trainer:
             if chief and self.evaluator is not None and (step % config.eval_every == 0 or done):
                 self._evaluate(step, writer)
             if step % config.save_every == 0 or done:
-                path = manager.save(checkpoint_number=step)
+                path = _save(manager, step)
                 logging.info("saved checkpoint %s", path)
             last_time = time.perf_counter()  # summaries and saves don't count as training time
             if signals.received and not done:
                 if step % config.save_every:
-                    path = manager.save(checkpoint_number=step)
+                    path = _save(manager, step)
                     logging.info("saved checkpoint %s", path)
                 writer.flush()
                 signals.restore()
@@ -469,6 +473,22 @@ class Trainer:
         tf.io.write_file(sample + ".tmp", tf.io.encode_png(row))
         os.replace(sample + ".tmp", sample)
         logging.info("wrote %s and %s", path, sample)
+
+
+def _save(manager, step):
+    """Saves checkpoint `step`; on failure raises CheckpointWriteError naming the last good one.
+
+    The CheckpointManager updates its index ("checkpoint" file) only after the new files are
+    complete, so a failed or killed save leaves the previous checkpoint the latest.
+    """
+    try:
+        return manager.save(checkpoint_number=step)
+    except (tf.errors.OpError, OSError) as e:
+        message = getattr(e, "message", None) or str(e)
+        raise CheckpointWriteError(
+            f"cannot write checkpoint {step} in {manager.directory}: {message.splitlines()[0]}; "
+            f"the latest checkpoint is still {tf.train.latest_checkpoint(manager.directory)}"
+        ) from None
 
 
 class _SignalCatcher:

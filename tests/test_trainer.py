@@ -210,3 +210,26 @@ def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tin
     resumed = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6))
     assert int(resumed.step.numpy()) == 2
     assert all(np.isfinite(v.numpy()).all() for v in resumed.generator.variables)
+
+
+def test_a_failed_checkpoint_write_is_clear_and_keeps_the_previous_one(tmp_path, image_dir,
+                                                                        tiny_recipe, monkeypatch):
+    import errno
+    write = tf.train.Checkpoint._write
+
+    def disk_full(self, prefix, options=None, **kwargs):
+        if prefix.endswith("ckpt-4"):
+            with open(prefix + ".data-00000-of-00001", "wb") as f:
+                f.write(b"\0" * 100)  # a partial file, as a full disk leaves it
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, prefix, options=options, **kwargs)
+
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", disk_full)
+    with pytest.raises(trainer.CheckpointWriteError,
+                       match=r"cannot write checkpoint 4 .*No space left on device.*ckpt-2"):
+        _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6)).train()
+    monkeypatch.setattr(tf.train.Checkpoint, "_write", write)
+    resumed = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6))
+    assert int(resumed.step.numpy()) == 2
+    resumed.train()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-6")

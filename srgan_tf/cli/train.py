@@ -96,7 +96,7 @@ def main(argv):
     logging.info("config:\n%s", config.to_json())
     try:
         trainer.Trainer(config, strategy=strategy).train()
-    except trainer.NonFiniteLossError as e:
+    except (trainer.NonFiniteLossError, trainer.CheckpointWriteError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
     except trainer.Interrupted as e:
