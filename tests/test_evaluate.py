@@ -156,3 +156,18 @@ def test_artifact_scores_are_optional_and_reported(odd_set, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "checker" in proc.stdout
     assert "hf_ratio" in json.loads(out.read_text())["Odd"]
+
+
+def test_cli_precision_bf16_scores_close_to_float32(odd_set, tmp_path):
+    from tests.conftest import lively_generator
+    lively_generator().save(tmp_path / "g.keras")
+    scores = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        out = tmp_path / f"{precision}.json"
+        proc = run_cli("--model", tmp_path / "g.keras", "--hr_dir", odd_set, "--precision",
+                       precision, "--output_json", out)
+        assert proc.returncode == 0, proc.stderr
+        scores[precision] = json.loads(out.read_text())["Odd"]["psnr_rgb"]
+    assert abs(scores["float32"] - scores["mixed_bfloat16"]) < 0.5
+    proc = run_cli("--bicubic", "--hr_dir", odd_set, "--precision", "fp8")
+    assert proc.returncode == 2 and "--precision" in proc.stderr
