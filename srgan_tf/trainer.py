@@ -271,10 +271,6 @@ class Trainer:
                         for k, v in per_replica.items()}
 
             self._step_fn = tf.function(train_step, reduce_retracing=True)
-            if self.is_gan:
-                self.gan_step = self._step_fn
-            else:
-                self.init_step = self._step_fn
         return self._step_fn
 
     # ---------------------------------------------------------------- loop

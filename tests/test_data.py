@@ -221,3 +221,15 @@ def test_scan_cache_reuses_results_and_notices_changes(tmp_path):
     files, skipped = data.scan_images(paths, 32, cache)
     assert [f.path for f in files] == [paths[0]] and "cannot decode" in skipped[0][1]
     assert [f.path for f in first[0]] == paths
+
+
+def test_tfds_div2k_hr_images_are_written_once_as_pngs(tmp_path):
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=3, policy=tfds.testing.MockPolicy.USE_CODE):
+        out = data.materialize_tfds("div2k/bicubic_x4", str(tmp_path))
+    assert out == str(tmp_path / "srgan_tf_hr" / "div2k_bicubic_x4")
+    assert sorted(os.listdir(out)) == [".complete", "0001.png", "0002.png", "0003.png"]
+    files, skipped = data.scan_images(data.list_images(out), 8)
+    assert len(files) == 3 and not skipped
+    # Prepared once: a second call does not read tfds again.
+    assert data.materialize_tfds("div2k/bicubic_x4", str(tmp_path)) == out
