@@ -57,6 +57,9 @@ class Recipe:
     perceptual_weight: float = 2e-6  # TensorLayer: 2e-6 on raw pool4 features
     feature_scale: float = 1.0  # paper: VGG feature maps rescaled by 1/12.75
     adversarial_weight: float = 1e-3
+    # Stage gan normalises the generator with the BatchNorm statistics it ended stage init with
+    # (inference mode: gamma and beta still train) instead of each batch's. Not in either recipe.
+    gan_freeze_bn: bool = False
     vgg_layer: str = "block4_pool"  # TensorLayer: pool4 (14x14x512 at 224x224)
     vgg_input_size: Optional[int] = 224  # TensorLayer resizes to 224x224; None or 0 = HR patch
 

@@ -234,7 +234,8 @@ class Trainer:
         recipe = self.recipe
         hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            sr = self.generator(lr, training=True)
+            # The generator has no dropout: `training` only selects its BatchNorm statistics.
+            sr = self.generator(lr, training=not recipe.gan_freeze_bn)
             real_logits = self.discriminator(hr, training=True)
             fake_logits = self.discriminator(sr, training=True)
             d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from srgan_tf import Discriminator, Generator
+from srgan_tf.models.blocks import batch_norm
 
 
 def _count(model):
@@ -134,3 +135,60 @@ def test_icnr_generator_round_trips(tmp_path):
     loaded = keras.models.load_model(str(tmp_path / "g.keras"))
     assert loaded.icnr
     np.testing.assert_array_equal(loaded(x).numpy(), g(x).numpy())
+
+
+def _bn_pair(shape, dtype_policy="float32"):
+    """A srgan_tf BatchNorm and a Keras BatchNormalization with the same weights."""
+    fused = batch_norm(0.02, 0.9, 1e-5, name="fused")
+    plain = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, dtype=dtype_policy)
+    fused = type(fused).from_config({**fused.get_config(), "dtype": dtype_policy})
+    fused.build(shape)
+    plain.build(shape)
+    fused.set_weights([np.random.RandomState(0).normal(1, 0.1, shape[-1]).astype("float32"),
+                       np.full(shape[-1], 0.3, "float32"), np.full(shape[-1], 0.1, "float32"),
+                       np.full(shape[-1], 2.0, "float32")])
+    plain.set_weights(fused.get_weights())
+    return fused, plain
+
+
+@pytest.mark.parametrize("policy,tol", [("float32", 1e-5), ("mixed_bfloat16", 3e-2)])
+def test_fused_batch_norm_matches_keras(policy, tol):
+    # Same outputs, gradients and moving statistics as Keras's BatchNormalization, in training
+    # and inference, for float32 and bfloat16 inputs.
+    x = tf.random.normal([4, 6, 5, 8], 0.5, 2.0, seed=3)
+    probe = tf.random.normal(x.shape, seed=4)  # a loss whose input gradient is not ~0 under BN
+    fused, plain = _bn_pair(x.shape, policy)
+    for training in (True, False):
+        grads = []
+        for layer in (fused, plain):
+            with tf.GradientTape() as tape:
+                xc = tf.cast(x, layer.compute_dtype)
+                tape.watch(xc)
+                y = layer(xc, training=training)
+                loss = tf.reduce_mean(tf.cast(y, tf.float32) * probe)
+            grads.append([tf.cast(g, tf.float32) for g in
+                          tape.gradient(loss, [xc, *layer.trainable_weights])])
+            assert y.dtype == layer.compute_dtype
+        np.testing.assert_allclose(fused(xc, training=False), plain(xc, training=False),
+                                   atol=tol * 4, rtol=tol)
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a, b, atol=tol * float(tf.reduce_max(tf.abs(b))), rtol=tol)
+        for a, b in zip(fused.get_weights(), plain.get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=tol)
+    assert not np.allclose(fused.get_weights()[2], 0.1)  # the moving mean did move
+
+
+def _ops_of(layer, x, training):
+    fn = tf.function(lambda t: layer(t, training=training))
+    return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+
+
+def test_fused_batch_norm_runs_the_fused_kernel_only_where_it_can():
+    x = tf.zeros([2, 4, 4, 8])
+    fused, _ = _bn_pair(x.shape)
+    assert "FusedBatchNormV3" in _ops_of(fused, x, training=True)
+    assert "FusedBatchNormV3" not in _ops_of(fused, x, training=False)
+    fused.synchronized = True  # cross-replica statistics: Keras's all-reduced moments
+    assert "FusedBatchNormV3" not in _ops_of(fused, x, training=True)
+    flat = batch_norm(0.02, 0.9, 1e-5)
+    assert "FusedBatchNormV3" not in _ops_of(flat, tf.zeros([2, 8]), training=True)

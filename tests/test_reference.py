@@ -2,12 +2,17 @@
 
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import keras
 import pytest
 
 from srgan_tf import reference
 from tests.conftest import write_images
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -48,3 +53,25 @@ def test_reference_run_end_to_end_and_resumes(tmp_path, tiny_recipe, restore_pol
     again = {s: json.loads(line)["step"] for s in ("init", "gan")
              for line in open(run / s / "log.jsonl")}
     assert again == steps
+
+
+def test_cli_passes_icnr_and_presets_to_the_run(tmp_path):
+    # The CLI builds the ReferenceConfig from its flags (the training itself is replaced here).
+    photos, bench = tmp_path / "photos", tmp_path / "Bench"
+    write_images(photos, [(32, 32)] * 2)
+    write_images(bench, [(32, 32)])
+    probe = ("import sys\nfrom srgan_tf import reference\n"
+             "reference.run = lambda c: print('CONFIG', c.recipe.icnr, c.recipe.preset, "
+             "c.recipe.bn_momentum, c.gan_batch_size, c.eval_dirs)\n"
+             "from srgan_tf.cli.reference import run\nrun()\n")
+    args = ["--hr_dir", str(photos), "--eval_dir", str(bench), "--run_dir", str(tmp_path / "run")]
+    for extra, expected in (([], "CONFIG False tensorlayer 0.9 None"),
+                            (["--icnr", "--bn_momentum", "0.99", "--gan_batch_size", "8"],
+                             "CONFIG True tensorlayer 0.99 8")):
+        result = subprocess.run([sys.executable, "-c", probe, *args, *extra], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert f"{expected} ('{bench}',)" in result.stdout
+    missing = subprocess.run([sys.executable, "-c", probe, *args, "--hr_dir", str(tmp_path / "no")],
+                             cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "no is not a directory" in missing.stderr

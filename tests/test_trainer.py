@@ -58,6 +58,27 @@ def test_gan_step_moves_both_networks_and_reports_every_term(tmp_path, image_dir
     assert t.vgg.trainable_variables == []
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_gan_freeze_bn_keeps_the_generator_statistics(tmp_path, image_dir, tiny_recipe,
+                                                      vgg_random, freeze):
+    recipe = tiny_recipe.__class__(**{**tiny_recipe.__dict__, "gan_freeze_bn": freeze})
+    t = _trainer(_config(tmp_path, image_dir, recipe, "gan", 1, from_scratch=True),
+                 vgg=vgg_random)
+    lr, hr = t.data.fixed_batch(2)
+    moving = [v for v in t.generator.non_trainable_variables if "moving" in v.path]
+    gammas = [v for v in t.generator.trainable_variables if v.path.endswith("gamma")]
+    d_moving = [v for v in t.discriminator.non_trainable_variables if "moving" in v.path]
+    assert moving and gammas and d_moving
+    before = [v.numpy() for v in moving + gammas]
+    d_before = [v.numpy() for v in d_moving]
+    t.step_function()(lr, hr)
+    changed = [not np.array_equal(a, v.numpy()) for a, v in zip(before, moving + gammas)]
+    assert all(changed[len(moving):])  # gamma and beta train either way
+    assert not any(changed[:len(moving)]) if freeze else all(changed[:len(moving)])
+    # The discriminator keeps batch statistics.
+    assert all(not np.array_equal(a, v.numpy()) for a, v in zip(d_before, d_moving))
+
+
 def test_step_functions_trace_once(tmp_path, image_dir, tiny_recipe, vgg_random):
     for stage in ("init", "gan"):
         t = _trainer(_config(tmp_path, image_dir, tiny_recipe, stage, 1, from_scratch=True),

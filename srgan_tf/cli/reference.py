@@ -28,6 +28,10 @@ def define_flags():
     flags.DEFINE_integer("vgg_input_size", None,
                          "Resize to this side before VGG19 (tensorlayer: 224); 0 = the HR crop.")
     flags.DEFINE_integer("gan_batch_size", None, "Batch size of stage gan (default --batch_size).")
+    flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
+                      "statistics of stage init instead of batch statistics.")
+    flags.DEFINE_bool("icnr", False, "ICNR init of the sub-pixel convs (against checkerboard "
+                      "artifacts; Aitken et al. 2017).")
     flags.DEFINE_enum("precision", "auto", list(PRECISIONS), "Compute precision.")
     flags.DEFINE_integer("eval_every", 250, "Steps between validations (and checkpoints).")
     flags.DEFINE_integer("seed", 0, "Seed.")
@@ -40,7 +44,8 @@ def main(argv):
     try:
         recipe = Recipe.from_preset(FLAGS.preset, batch_size=FLAGS.batch_size,
                                     crop_size=FLAGS.crop_size, bn_momentum=FLAGS.bn_momentum,
-                                    vgg_input_size=FLAGS.vgg_input_size)
+                                    vgg_input_size=FLAGS.vgg_input_size, icnr=FLAGS.icnr,
+                                    gan_freeze_bn=FLAGS.gan_freeze_bn)
         for path in [FLAGS.hr_dir, *FLAGS.eval_dir]:
             if not os.path.isdir(path):
                 raise FileNotFoundError(f"{path} is not a directory")

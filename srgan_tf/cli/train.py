@@ -31,6 +31,8 @@ def define_flags():
     flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM.")
     flags.DEFINE_bool("icnr", False, "ICNR init of the sub-pixel convs (against checkerboard "
                       "artifacts; not part of either recipe).")
+    flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
+                      "statistics of stage init (inference mode) instead of batch statistics.")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")
     flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
@@ -58,7 +60,8 @@ def config_from_flags():
     """Builds the TrainConfig of the parsed flags (raises ValueError on a bad value)."""
     recipe = Recipe.from_preset(FLAGS.preset, batch_size=FLAGS.batch_size,
                                 crop_size=FLAGS.crop_size, learning_rate=FLAGS.learning_rate,
-                                decay_every=FLAGS.decay_every, icnr=FLAGS.icnr)
+                                decay_every=FLAGS.decay_every, icnr=FLAGS.icnr,
+                                gan_freeze_bn=FLAGS.gan_freeze_bn)
     return TrainConfig(
         stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,
         tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, recipe=recipe, steps=FLAGS.steps,

@@ -35,9 +35,47 @@ class ICNR(keras.initializers.Initializer):
         return {"stddev": self.stddev, "scale": self.scale, "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="srgan_tf")
+class BatchNorm(keras.layers.BatchNormalization):
+    """Keras BatchNormalization that trains with TensorFlow's fused kernel on NHWC tensors.
+
+    Keras 3 normalises with separate moments, normalise and scale ops, upcast to float32.
+    FusedBatchNormV3 does the forward and the backward pass in one kernel each (oneDNN on CPU,
+    cuDNN on GPU) and reads bfloat16 / float16 inputs directly, with float32 statistics. The
+    variables and the moving-average update are Keras's own (with the biased batch variance, as
+    Keras keeps it), so checkpoints and .keras files are the same as with the Keras layer.
+
+    Inference, synchronized (cross-replica) statistics, masks, renorm and inputs that are not
+    [B, H, W, C] take the Keras path.
+    """
+
+    _FUSED_DTYPES = (tf.float32, tf.bfloat16, tf.float16)
+
+    def _fusable(self, inputs, training, mask):
+        return (training is True and self.trainable and mask is None and not self.synchronized
+                and not self.renorm and self.scale and self.center and len(inputs.shape) == 4
+                and self.axis in (-1, 3) and inputs.dtype in self._FUSED_DTYPES)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fusable(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs, scale=tf.cast(self.gamma, tf.float32), offset=tf.cast(self.beta, tf.float32),
+            mean=tf.constant([], tf.float32), variance=tf.constant([], tf.float32),
+            epsilon=self.epsilon, data_format="NHWC", is_training=True)
+        # The kernel returns the unbiased (n - 1) batch variance; Keras averages the biased one.
+        count = tf.cast(tf.size(inputs, out_type=tf.int64) // tf.shape(inputs, out_type=tf.int64)[-1],
+                        tf.float32)
+        variance = variance * (count - 1.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)
+
+
 def batch_norm(stddev, momentum, epsilon, name=None):
-    """Returns a BatchNormalization layer with gamma ~ N(1, stddev), as TensorLayer initialises it."""
-    return keras.layers.BatchNormalization(
+    """Returns a BatchNorm layer with gamma ~ N(1, stddev), as TensorLayer initialises it."""
+    return BatchNorm(
         momentum=momentum, epsilon=epsilon,
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=stddev), name=name)
 
