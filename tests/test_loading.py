@@ -1,11 +1,14 @@
 """Loading generators: run directories, .keras files and the shipped models by name."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from srgan_tf import loading, upscale
-from tests.conftest import lively_generator
+from srgan_tf import evaluate, loading, upscale
+from tests.conftest import lively_generator, shared_dir
 
 
 def test_shipped_names_resolve_to_the_weights_folder(tmp_path, monkeypatch):
@@ -34,3 +37,17 @@ def test_shipped_models_are_in_the_repository():
         generator = loading.load_generator(name)
         y = generator(tf.zeros([1, 8, 8, 3]))
         assert y.shape == (1, 32, 32, 3)
+
+
+@pytest.mark.parametrize("name", sorted(loading.SHIPPED_MODELS))
+def test_shipped_models_reproduce_their_published_scores(name):
+    # weights/scores.json holds the float32 rows of RESULTS.md ("The shipped files"), measured
+    # with `python -m srgan_tf.evaluate --model NAME --artifacts`. Set5 is re-measured here.
+    set5 = shared_dir("Set5")
+    with open(os.path.join(loading.WEIGHTS_DIR, "scores.json"), encoding="utf-8") as f:
+        published = json.load(f)[name]["Set5"]
+    measured = evaluate.evaluate(upscale.keras_resolver(loading.load_generator(name)),
+                                 [str(set5)], artifacts=True)["Set5"]
+    for key, tolerance in (("psnr_y", 0.01), ("ssim_y", 1e-4), ("checkerboard", 0.01),
+                           ("hf_ratio", 1e-3), ("color_shift", 0.01)):
+        assert measured[key] == pytest.approx(published[key], abs=tolerance), key
