@@ -3,8 +3,8 @@
 import keras
 
 from srgan_tf.config import PRESETS
-from srgan_tf.models.blocks import (ResidualBlock, Upsample, batch_norm, conv_init, get_layers,
-                                    set_layers)
+from srgan_tf.models.blocks import (ResidualBlock, Upsample, activation, batch_norm, conv_init,
+                                    get_layers, set_layers)
 
 # preset -> (first/last kernel size, activation). TensorLayer get_G: 3x3 in, 1x1 out, ReLU.
 # Paper Fig. 4: 9x9 in and out, PReLU.
@@ -43,8 +43,7 @@ class Generator(keras.Model):
         init = conv_init(init_stddev)
         self.conv_first = keras.layers.Conv2D(num_feat, first_k, padding="same",
                                               kernel_initializer=init, name="conv_first")
-        self.act_first = keras.layers.PReLU(shared_axes=[1, 2], name="act_first") if act == "prelu" \
-            else keras.layers.ReLU(name="act_first")
+        self.act_first = activation(act, name="act_first")
         set_layers(self, "block", [ResidualBlock(num_feat, act, init_stddev, bn_momentum,
                                                  bn_epsilon, name=f"block{i}")
                                    for i in range(num_block)])
