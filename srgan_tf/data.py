@@ -21,6 +21,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
+from srgan_tf import files as files_lib
 from srgan_tf import imaging
 from srgan_tf.config import IMAGE_EXTENSIONS, SCALE
 
@@ -125,10 +126,7 @@ def scan_images(paths, min_size, cache_file=None):
         entries = {path: {"key": key, "reason": reason,
                           "file": [file.height, file.width, file.needs_pil] if file else None}
                    for path, key, file, reason in checked if key is not None}
-        os.makedirs(os.path.dirname(os.path.abspath(cache_file)), exist_ok=True)
-        with open(cache_file + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(entries, f)
-        os.replace(cache_file + ".tmp", cache_file)
+        files_lib.write_json(entries, cache_file)
     return usable, skipped
 
 

@@ -15,7 +15,7 @@ import keras
 from absl import logging
 
 from srgan_tf import evaluate as evaluate_lib
-from srgan_tf import plots, precision
+from srgan_tf import files, plots, precision
 from srgan_tf import trainer as trainer_lib
 from srgan_tf.config import TrainConfig
 from srgan_tf.data import list_images
@@ -92,9 +92,7 @@ def validation_evaluator(val_dir, best_path=None):
             if metrics["psnr_y"] > best:
                 generator.save(best_path + ".tmp.keras")
                 os.replace(best_path + ".tmp.keras", best_path)
-                with open(record + ".tmp", "w", encoding="utf-8") as f:
-                    json.dump(metrics, f)
-                os.replace(record + ".tmp", record)
+                files.write_json(metrics, record)
                 logging.info("new best validation PSNR-Y %.2f dB: saved %s", metrics["psnr_y"],
                              best_path)
         return metrics
@@ -201,10 +199,7 @@ def run(config):
     val_bicubic = next(iter(evaluate_lib.evaluate(bicubic_resolver(), [val_dir]).values()))
     results["val_bicubic_psnr_y"] = val_bicubic["psnr_y"]
     write_figures(config, resolvers, val_bicubic["psnr_y"])
-    path = os.path.join(config.run_dir, "results.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=1)
-    os.replace(path + ".tmp", path)
+    files.write_json(results, os.path.join(config.run_dir, "results.json"), indent=1)
     table = results_table({k: v for k, v in results.items() if k in ("bicubic", "init", "gan")})
     with open(os.path.join(config.run_dir, "results.md"), "w", encoding="utf-8") as f:
         f.write(table + "\n")

@@ -25,6 +25,7 @@ from absl import logging
 
 from srgan_tf import data as data_lib
 from srgan_tf import distribute, imaging, losses
+from srgan_tf import files as files_lib
 from srgan_tf.features import VGGFeatures
 from srgan_tf.loading import CONFIG_FILE, build_generator
 from srgan_tf.models import Discriminator
@@ -283,11 +284,7 @@ class Trainer:
         return float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
     def _write_config(self):
-        os.makedirs(self.config.stage_dir, exist_ok=True)
-        path = os.path.join(self.config.stage_dir, CONFIG_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            f.write(self.config.to_json())
-        os.replace(path + ".tmp", path)
+        files_lib.write_text(os.path.join(self.config.stage_dir, CONFIG_FILE), self.config.to_json())
 
     def _budget_spent(self):
         minutes = self.config.max_minutes

@@ -82,7 +82,6 @@ def main(argv):
     print(bench.format_table(results), flush=True)
     if FLAGS.output_json:
         common.write_json(results, FLAGS.output_json)
-        logging.info("wrote %s", FLAGS.output_json)
 
 
 def run():

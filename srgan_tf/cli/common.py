@@ -1,10 +1,10 @@
 """What every command-line entry point shares: flag parsing and one-line errors (exit code 2)."""
 
-import json
-import os
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
+
+from srgan_tf import files
 
 USAGE_EXIT_CODE = 2
 
@@ -37,9 +37,6 @@ def run(main, module=None):
 
 
 def write_json(results, path):
-    """Writes `results` to `path` as JSON, under a temporary name then renamed (never half-written)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temp = f"{path}.{os.getpid()}.tmp"
-    with open(temp, "w", encoding="utf-8") as f:
-        json.dump(results, f, indent=2)
-    os.replace(temp, path)
+    """Writes a command's `--output_json` (never half-written) and logs it."""
+    files.write_json(results, path, indent=2)
+    logging.info("wrote %s", path)

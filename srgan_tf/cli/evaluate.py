@@ -108,7 +108,6 @@ def main(argv):
               "(or below it): is it trained, and was it fed the protocol's LR?", file=sys.stderr)
     if FLAGS.output_json:
         common.write_json(results, FLAGS.output_json)
-        logging.info("wrote %s", FLAGS.output_json)
 
 
 def run():
