@@ -81,15 +81,17 @@ def test_compare_writes_a_report_that_replaces_an_old_one_only_when_asked(two_im
 
 
 def test_report_escapes_names_and_marks_the_best_value(two_images, tmp_path):
+    hostile_set = two_images.rename(tmp_path / "<S&t>")
     generator = lively_generator()
-    results = evaluate.compare({"<tiny & co>": keras_resolver(generator)}, [str(two_images)],
+    results = evaluate.compare({"<tiny & co>": keras_resolver(generator)}, [str(hostile_set)],
                                baseline_fn=bicubic_resolver(), report_dir=str(tmp_path / "r"))
     page = (tmp_path / "r" / "index.html").read_text()
-    assert "<i>" not in page and "<tiny" not in page
+    assert "<i>" not in page and "<tiny" not in page and "<S&t>" not in page
     assert "b&amp;w &lt;i&gt;#2.png" in page and "&lt;tiny &amp; co&gt;" in page
+    assert "<h2>&lt;S&amp;t&gt;</h2>" in page
     assert page.count("<script>") == 1
-    best_psnr = max(results["<tiny & co>"]["Two"]["psnr_y"],
-                    results["<tiny & co>"]["Two"]["bicubic"]["psnr_y"])
+    best_psnr = max(results["<tiny & co>"]["<S&t>"]["psnr_y"],
+                    results["<tiny & co>"]["<S&t>"]["bicubic"]["psnr_y"])
     assert (f"<td data-key=\"psnr_y\" data-value=\"{best_psnr!r}\" class=\"best\"" in page)
 
 
@@ -129,7 +131,8 @@ def test_cli_report_needs_overwrite_for_an_existing_report(two_images, tmp_path)
     out = tmp_path / "report"
     out.mkdir()
     (out / "index.html").write_text("old report")
-    proc = run_cli("--bicubic", "--hr_dir", two_images, "--report", out)
+    # Checked before anything is loaded or evaluated: the missing model is not reached.
+    proc = run_cli("--model", tmp_path / "missing.keras", "--hr_dir", two_images, "--report", out)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"error: --report {out} already holds a report: pass --overwrite to replace it")
@@ -157,6 +160,7 @@ def test_report_in_chromium(two_images, tmp_path):
     results = json.loads(scores.read_text())
     labels = [str(tmp_path / "g0.keras"), str(tmp_path / "g1.keras")]
     assert list(results) == labels
+    assert all(f"Two ({label};" in proc.stdout for label in labels)  # one table per model
 
     with Browser(chromium, width=1000, height=800) as browser:
         browser.open((out / "index.html").as_uri())
@@ -164,6 +168,9 @@ def test_report_in_chromium(two_images, tmp_path):
         # Per image: 2 layers x (bicubic, 2 models, HR) and 2 crops x (bicubic, model, HR).
         assert len(images) == 2 * (2 * 4 + 2 * 3)
         assert all(width > 0 for _, width in images), images
+        boxes = browser.evaluate("[...document.querySelectorAll('.cmp')].map("
+                                 "c => c.querySelectorAll('.box').length)")
+        assert boxes == [2, 2]  # each model's crop window outlined on each comparison
         titles = browser.evaluate("[...document.querySelectorAll('article h3')]"
                                   ".map(h => h.firstChild.textContent.trim())")
         assert titles == [ODD_NAME, "img00.png"]  # sorted by file name
@@ -185,6 +192,19 @@ def test_report_in_chromium(two_images, tmp_path):
                           + [results[labels[0]]["Two"]["bicubic"]["psnr_y"]])
                 assert best == (mean[key] == top)
 
+        image_cells = browser.evaluate("""[...document.querySelectorAll('article')].map(
+            a => [a.querySelector('h3').firstChild.textContent.trim(),
+                  [...a.querySelectorAll('table.scores.image td[data-value]')].map(
+                      td => [td.closest('tr').dataset.method, td.dataset.key,
+                             td.dataset.value])])""")
+        assert len(image_cells) == 2
+        for name, cells in image_cells:
+            assert len(cells) == 3 + 2 * 6
+            for method, key, value in cells:
+                row = next(r for r in results[labels[0] if method == "bicubic" else method]
+                           ["Two"]["images"] if r["name"] == name)
+                assert float(value) == row[f"bicubic_{key}" if method == "bicubic" else key]
+
         # A pointer drag on the first comparison moves the divider and what is visible.
         box = browser.evaluate("""(() => {
             const cmp = document.querySelector('.cmp');
@@ -194,6 +214,7 @@ def test_report_in_chromium(two_images, tmp_path):
                     split: cmp.dataset.split};
         })()""")
         assert box["split"] == "50"
+        assert box["width"] == 96 * 5  # 96 px wide: enlarged x5 to reach MIN_DISPLAY_WIDTH
         clip = {k: box[k] for k in ("x", "y", "width", "height")}
         before = _png(browser.screenshot(clip))
         y = box["y"] + box["height"] / 2
@@ -208,6 +229,14 @@ def test_report_in_chromium(two_images, tmp_path):
         changed = np.abs(after - before).mean(axis=(0, 2))  # per column
         assert changed[int(width * 0.25):int(width * 0.45)].mean() > 2  # now the left image
         assert changed[int(width * 0.55):].mean() < 0.5  # still the right image
+
+        browser.evaluate("document.querySelector('.cmp .divider').focus()")
+        for _ in range(2):
+            for kind in ("rawKeyDown", "keyUp"):
+                browser.send("Input.dispatchKeyEvent", type=kind, key="ArrowRight",
+                             code="ArrowRight", windowsVirtualKeyCode=39)
+        split = browser.evaluate("document.querySelector('.cmp').dataset.split")
+        assert abs(float(split) - 30) < 2, split  # two steps of 5 % to the right
 
         shown = browser.evaluate("""(() => {  // choose HR on the right of the first comparison
             const select = document.querySelector('select.pick[data-side=right]');
