@@ -211,7 +211,7 @@ def compare(resolvers, hr_dirs, baseline_fn=None, save_dir=None, report_dir=None
     if save_dir is not None and len(resolvers) > 1:
         raise ValueError(f"--save_dir takes one model, got {len(resolvers)}: "
                          f"{', '.join(resolvers)}")
-    writer = report.ReportWriter(report_dir, overwrite) if report_dir else None
+    writer = report.ReportWriter(report_dir, overwrite, crop_border) if report_dir else None
     try:
         results = {}
         for label, sr_fn in resolvers.items():

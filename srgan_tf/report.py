@@ -60,22 +60,27 @@ def check_destination(path, overwrite=False):
                                   "replace it")
 
 
-def largest_difference_window(a_u8, b_u8, side=CROP_SIDE):
+def largest_difference_window(a_u8, b_u8, side=CROP_SIDE, margin=0):
     """Finds the square window where two images differ most (largest mean |a - b|).
 
     Args:
       a_u8, b_u8: uint8 [H, W, C] in [0, 255], same shape.
       side: window side in pixels; clipped to the image's smaller side.
+      margin: pixels along each edge left out of the search (a border the scores ignore),
+        unless the image is too small to keep anything.
     Returns:
-      (top, left, side) of the window, ints; the first one found on ties.
+      (top, left, side) of the window in the whole image, ints; the first one found on ties.
     """
     diff = np.abs(a_u8.astype(np.int16) - b_u8.astype(np.int16)).mean(axis=-1)
+    if min(diff.shape) <= 2 * margin:
+        margin = 0
+    diff = diff[margin:diff.shape[0] - margin, margin:diff.shape[1] - margin]
     side = int(min(side, diff.shape[0], diff.shape[1]))
     table = np.pad(diff.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))  # summed-area table
     sums = (table[side:, side:] - table[:-side, side:] - table[side:, :-side]
             + table[:-side, :-side])
     top, left = np.unravel_index(np.argmax(sums), sums.shape)
-    return int(top), int(left), side
+    return int(top) + margin, int(left) + margin, side
 
 
 def _format(key, value):
@@ -115,10 +120,16 @@ class ReportWriter:
     the destination only when `write` finishes; `discard` removes it after a failure.
     """
 
-    def __init__(self, path, overwrite=False):
-        """Checks the destination (see `check_destination`) and opens the staging folder."""
+    def __init__(self, path, overwrite=False, margin=0):
+        """Checks the destination (see `check_destination`) and opens the staging folder.
+
+        Args:
+          path: the report folder.
+          overwrite: replace an earlier report there.
+          margin: border (pixels) the crop windows stay out of: the one the scores ignore.
+        """
         check_destination(path, overwrite)
-        self.path, self.overwrite = path, overwrite
+        self.path, self.overwrite, self.margin = path, overwrite, margin
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
         self._staging = tempfile.mkdtemp(prefix=f".{os.path.basename(os.path.abspath(path))}.",
@@ -170,7 +181,7 @@ class ReportWriter:
             self._labels.append(label)
         key = f"{entry['stem']}-m{self._labels.index(label)}"
         entry["views"][label] = self._preview_file(f"{key}.png", sr_u8)
-        top, left, side = largest_difference_window(sr_u8, bicubic_u8)
+        top, left, side = largest_difference_window(sr_u8, bicubic_u8, margin=self.margin)
         window = (slice(top, top + side), slice(left, left + side))
         entry["crops"][label] = {
             "box": (top, left, side),

@@ -34,6 +34,12 @@ def test_largest_difference_window_finds_the_changed_square():
     assert report.largest_difference_window(a, b, side=10) == (30, 45, 10)
     top, left, side = report.largest_difference_window(a, b, side=96)
     assert side == 50 and top == 0 and left <= 45 and left + side >= 55
+    # With a 4-px margin the corner difference is out of the search; windows stay inside.
+    b[30:40, 45:55] = 0
+    b[20:24, 20:24] = 50
+    assert report.largest_difference_window(a, b, side=10, margin=4) == (14, 14, 10)
+    assert report.largest_difference_window(a, b, side=96, margin=4) == (4, 4, 42)
+    assert report.largest_difference_window(a[:6, :6], b[:6, :6], side=3, margin=4) == (0, 0, 3)
 
 
 def test_check_destination_refuses_reports_without_overwrite_and_other_folders(tmp_path):

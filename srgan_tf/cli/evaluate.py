@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """Defines the evaluation flags (--hr_dir and one model source are required)."""
+    """Defines the evaluation flags (--hr_dir and at least one model source are required)."""
     flags.DEFINE_multi_string("checkpoint_dir", None, "Training run directory (latest stage is "
                               "used); repeatable, like --model, to compare several models.")
     flags.DEFINE_multi_string("model", None, "A generator .keras file, a SavedModel from "
