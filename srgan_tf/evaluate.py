@@ -6,7 +6,9 @@ bicubic x4 downsampling rounded to uint8, as if saved; super-resolve the whole i
 on the Y channel of BT.601 YCbCr with a 4-pixel border removed, plus RGB PSNR (same border).
 Grayscale HR images are scored as RGB with three equal channels.
 
-`python -m srgan_tf.evaluate --hr_dir DIR ...` runs the CLI (srgan_tf/cli/evaluate.py).
+`compare` evaluates several super-resolvers on the same folders and can write the HTML
+comparison report (srgan_tf/report.py). `python -m srgan_tf.evaluate --hr_dir DIR ...` runs the
+CLI (srgan_tf/cli/evaluate.py).
 """
 
 import os
@@ -17,7 +19,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from srgan_tf import metrics
+from srgan_tf import metrics, report
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
                               signed_to_uint8, uint8_to_signed)
@@ -27,6 +29,10 @@ CROP_BORDER = SCALE  # pixels shaved from each side before scoring, as in the pu
 SCORES = ("psnr_y", "ssim_y", "psnr_rgb")
 ARTIFACT_SCORES = ("color_shift", "hf_ratio", "checkerboard")  # with artifacts=True
 NEAR_BICUBIC_DB = 0.1  # a model this close to bicubic (Y PSNR) is reported loudly
+PROTOCOL = (f"x{SCALE}: HR cropped to a multiple of {SCALE}, LR by antialiased bicubic "
+            "downsampling rounded to uint8, whole-image inference, output rounded to uint8; "
+            f"PSNR and SSIM (11x11 Gaussian, sigma 1.5) on the Y of BT.601 YCbCr, "
+            f"{CROP_BORDER}-px border removed; PSNR-RGB with the same border")
 
 
 def protocol_lr(hr_u8):
@@ -100,10 +106,11 @@ def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
     row = {**score(sr, hr, crop_border), "size": list(hr.shape[:2])}
     if artifacts:
         row.update(artifact_scores(sr, lr, hr, crop_border))
+    base_sr = None
     if baseline_fn is not None:
-        base = score(upscale_array(baseline_fn, lr, tile=0), hr, crop_border)
-        row.update({f"bicubic_{k}": v for k, v in base.items()})
-    return sr, seconds, row
+        base_sr = upscale_array(baseline_fn, lr, tile=0)
+        row.update({f"bicubic_{k}": v for k, v in score(base_sr, hr, crop_border).items()})
+    return sr, base_sr, seconds, row
 
 
 def _mean(rows, key):
@@ -111,7 +118,7 @@ def _mean(rows, key):
 
 
 def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER,
-             artifacts=False):
+             artifacts=False, on_image=None):
     """Evaluates a super-resolver on folders of HR images with the papers' protocol.
 
     Args:
@@ -123,6 +130,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
         each image and set then also gets "bicubic_<score>" entries.
       crop_border: pixels shaved from each side before scoring.
       artifacts: also compute ARTIFACT_SCORES per image (see `artifact_scores`) and their means.
+      on_image: optional function called after each image as on_image(set name, file name,
+        hr, bicubic, sr): uint8 [H, W, 3] arrays, bicubic None without `baseline_fn`.
     Returns:
       {set name: {"psnr_y", "ssim_y", "psnr_rgb": means, "num_images", "seconds" (SR time),
        "images_per_s", ["bicubic": {means}], "images": [{"name", "psnr_y", "ssim_y",
@@ -141,8 +150,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
         for path in paths:
             hr = modcrop(read_rgb(path), SCALE)
             try:
-                sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr, crop_border,
-                                                      artifacts)
+                sr, base_sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr,
+                                                               crop_border, artifacts)
             except ValueError as e:
                 raise ValueError(f"cannot evaluate {path}: {e}") from None
             seconds += sr_seconds
@@ -153,6 +162,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
             if save_dir is not None:
                 _save_png(sr, os.path.join(save_dir, name, os.path.splitext(row["name"])[0]
                                            + "_x4.png"))
+            if on_image is not None:
+                on_image(name, row["name"], hr, base_sr, sr)
         result = {k: _mean(rows, k) for k in SCORES + (ARTIFACT_SCORES if artifacts else ())}
         result.update(num_images=len(rows), seconds=seconds,
                       images_per_s=len(rows) / seconds if seconds > 0 else float("inf"))
@@ -178,6 +189,54 @@ def _near_bicubic(result):
 def near_bicubic(results):
     """Returns the names of sets where the model is less than NEAR_BICUBIC_DB above bicubic."""
     return [name for name, result in results.items() if _near_bicubic(result)]
+
+
+def compare(resolvers, hr_dirs, baseline_fn=None, save_dir=None, report_dir=None,
+            overwrite=False, crop_border=CROP_BORDER, artifacts=False):
+    """Evaluates one or several super-resolvers on the same folders, optionally with a report.
+
+    Args:
+      resolvers: {label: sr_fn} in display order (see `evaluate`); the label "bicubic" with
+        no `baseline_fn` is the bicubic baseline evaluated on its own.
+      hr_dirs, crop_border, artifacts: as for `evaluate`.
+      baseline_fn: the bicubic baseline scored beside every model, or None.
+      save_dir: SR images go to `save_dir`/<set>/<stem>_x4.png; one resolver only.
+      report_dir: when given, the HTML comparison report is written there (see `report`).
+      overwrite: replace an earlier report in `report_dir`.
+    Returns:
+      {label: what `evaluate` returns for that resolver}.
+    Raises:
+      ValueError / FileNotFoundError / FileExistsError: naming the flag, folder or file.
+    """
+    if save_dir is not None and len(resolvers) > 1:
+        raise ValueError(f"--save_dir takes one model, got {len(resolvers)}: "
+                         f"{', '.join(resolvers)}")
+    writer = report.ReportWriter(report_dir, overwrite, crop_border) if report_dir else None
+    try:
+        results = {}
+        for label, sr_fn in resolvers.items():
+            logging.info("evaluating %s on %s", label, ", ".join(map(str, hr_dirs)))
+            on_image = None if writer is None else _report_images(writer, label)
+            results[label] = evaluate(sr_fn, hr_dirs, save_dir=save_dir, baseline_fn=baseline_fn,
+                                      crop_border=crop_border, artifacts=artifacts,
+                                      on_image=on_image)
+        if writer is not None:
+            writer.write(results, PROTOCOL)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    return results
+
+
+def _report_images(writer, label):
+    """Returns the `on_image` function that hands one resolver's images to a ReportWriter."""
+    def on_image(set_name, name, hr, bicubic, sr):
+        if bicubic is None:  # no baseline: the resolver is the bicubic baseline itself
+            writer.add_image(set_name, name, hr, sr)
+        else:
+            writer.add_image(set_name, name, hr, bicubic, label, sr)
+    return on_image
 
 
 def _save_png(image_u8, path):

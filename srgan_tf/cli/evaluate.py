@@ -3,6 +3,8 @@
   python -m srgan_tf.evaluate --checkpoint_dir runs/x --hr_dir ../shared/data/Set5 \
       --hr_dir ../shared/data/Set14 --output_json results.json
   python -m srgan_tf.evaluate --bicubic --hr_dir ../shared/data/Set5
+  python -m srgan_tf.evaluate --model srresnet --model srgan --hr_dir ../shared/data/Set5 \
+      --report reports/set5
 """
 
 import math
@@ -17,10 +19,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    """Defines the evaluation flags (--hr_dir and one model source are required)."""
-    flags.DEFINE_string("checkpoint_dir", None, "Training run directory (latest stage is used).")
-    flags.DEFINE_string("model", None, "A generator .keras file, a SavedModel from export.py, or a "
-                        "shipped model: srresnet or srgan.")
+    """Defines the evaluation flags (--hr_dir and at least one model source are required)."""
+    flags.DEFINE_multi_string("checkpoint_dir", None, "Training run directory (latest stage is "
+                              "used); repeatable, like --model, to compare several models.")
+    flags.DEFINE_multi_string("model", None, "A generator .keras file, a SavedModel from "
+                              "export.py, or a shipped model: srresnet or srgan; repeatable to "
+                              "compare several models.")
     flags.DEFINE_bool("bicubic", False, "Evaluate the bicubic baseline instead of a model.")
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS),
                       "Inference precision. float32 by default so scores compare with published "
@@ -30,6 +34,9 @@ def define_flags():
     flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
     flags.DEFINE_bool("artifacts", False, "Also report colour shift, high-frequency energy ratio "
                       "SR/HR and checkerboard ratio.")
+    flags.DEFINE_string("report", None, "Writes an HTML comparison report to REPORT/index.html "
+                        "(with its images; opens from disk, no network).")
+    flags.DEFINE_bool("overwrite", False, "Replace an existing --report folder.")
 
 
 def _format_db(value):
@@ -71,15 +78,32 @@ def format_table(results, label, crop_border):
     return "\n".join(lines)
 
 
+def _check_outputs():
+    """Fails before any work when an output folder exists and --overwrite isn't given."""
+    from srgan_tf import report  # pylint: disable=import-outside-toplevel
+    if FLAGS.report:
+        try:
+            report.check_destination(FLAGS.report, FLAGS.overwrite)
+        except (ValueError, FileExistsError) as e:
+            common.fail(str(e))
+
+
 def main(argv):
     if len(argv) > 1:
         common.fail(f"unexpected arguments: {' '.join(argv[1:])}")
     sources = [f"--{name}" for name in ("checkpoint_dir", "model", "bicubic") if FLAGS[name].value]
-    if len(sources) != 1:
-        common.fail("give exactly one of --checkpoint_dir, --model or --bicubic, got "
-                    f"{', '.join(sources) or 'none'}")
+    if not sources:
+        common.fail("give exactly one of --checkpoint_dir, --model or --bicubic, got none")
+    if FLAGS.bicubic and len(sources) > 1:
+        common.fail(f"--bicubic can't be combined with {', '.join(sources[:-1])}: bicubic is "
+                    "already scored beside every model")
+    labels = (FLAGS.checkpoint_dir or []) + (FLAGS.model or [])
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        common.fail(f"--checkpoint_dir/--model {repeated[0]} is given twice")
     if not FLAGS.hr_dir:
         common.fail("--hr_dir is required (a folder of HR images, repeatable)")
+    _check_outputs()
     # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
     from srgan_tf import evaluate, upscale  # pylint: disable=import-outside-toplevel
     from srgan_tf import precision  # pylint: disable=import-outside-toplevel
@@ -90,24 +114,32 @@ def main(argv):
         for hr_dir in FLAGS.hr_dir:
             evaluate.list_images(hr_dir)
         if FLAGS.bicubic:
-            sr_fn, baseline_fn, label = upscale.bicubic_resolver(), None, "bicubic"
+            resolvers, baseline_fn = {"bicubic": upscale.bicubic_resolver()}, None
         else:
-            sr_fn, _ = upscale.load_resolver(checkpoint_dir=FLAGS.checkpoint_dir, model=FLAGS.model)
-            baseline_fn, label = upscale.bicubic_resolver(), FLAGS.checkpoint_dir or FLAGS.model
+            resolvers = {}
+            for flag in ("checkpoint_dir", "model"):
+                for path in FLAGS[flag].value or []:
+                    resolvers[path], _ = upscale.load_resolver(**{flag: path})
+            baseline_fn = upscale.bicubic_resolver()
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
-    logging.info("evaluating %s on %s", label, ", ".join(FLAGS.hr_dir))
     try:
-        results = evaluate.evaluate(sr_fn, FLAGS.hr_dir, save_dir=FLAGS.save_dir,
-                                    baseline_fn=baseline_fn, artifacts=FLAGS.artifacts)
-    except (ValueError, FileNotFoundError) as e:
+        results = evaluate.compare(resolvers, FLAGS.hr_dir, baseline_fn=baseline_fn,
+                                   save_dir=FLAGS.save_dir, report_dir=FLAGS.report,
+                                   overwrite=FLAGS.overwrite, artifacts=FLAGS.artifacts)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
         common.fail(str(e))
-    print(format_table(results, label, evaluate.CROP_BORDER))
-    for name in evaluate.near_bicubic(results):
-        print(f"WARNING: on {name} the model is within {evaluate.NEAR_BICUBIC_DB} dB of bicubic "
-              "(or below it): is it trained, and was it fed the protocol's LR?", file=sys.stderr)
+    for label, result in results.items():
+        print(format_table(result, label, evaluate.CROP_BORDER))
+        model = "the model" if len(results) == 1 else f"the model {label}"
+        for name in evaluate.near_bicubic(result):
+            print(f"WARNING: on {name} {model} is within {evaluate.NEAR_BICUBIC_DB} dB of bicubic "
+                  "(or below it): is it trained, and was it fed the protocol's LR?",
+                  file=sys.stderr)
     if FLAGS.output_json:
-        common.write_json(results, FLAGS.output_json)
+        # One model: {set: scores}, as always; several: {label: {set: scores}}.
+        common.write_json(next(iter(results.values())) if len(results) == 1 else results,
+                          FLAGS.output_json)
 
 
 def run():
