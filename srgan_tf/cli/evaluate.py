@@ -27,7 +27,9 @@ def define_flags():
                       "ones; auto: bf16 where the hardware runs it natively.")
     flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
     flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")
-    flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
+    flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png "
+                        "(existing files are kept unless --overwrite).")
+    flags.DEFINE_bool("overwrite", False, "Replace existing files in --save_dir.")
     flags.DEFINE_bool("artifacts", False, "Also report colour shift, high-frequency energy ratio "
                       "SR/HR and checkerboard ratio.")
 
@@ -43,7 +45,7 @@ def format_table(results, label, crop_border):
     for name, result in results.items():
         baseline = "bicubic" in result
         artifacts = "checkerboard" in result
-        header = f"{'image':<24} {'size':>9} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8}"
+        header = f"{'image':<24} {'W x H':>9} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8}"
         if artifacts:
             header += f" {'colour':>6} {'HF/HR':>6} {'checker':>8}"
         if baseline:
@@ -68,6 +70,8 @@ def format_table(results, label, crop_border):
             lines.append(line)
         lines.append(f"{result['num_images']} images, {result['images_per_s']:.2f} images/s "
                      "(whole-image inference)")
+        for skipped in result.get("skipped", []):
+            lines.append(f"skipped {skipped['name']}: {skipped['reason']}")
     return "\n".join(lines)
 
 
@@ -99,7 +103,8 @@ def main(argv):
     logging.info("evaluating %s on %s", label, ", ".join(FLAGS.hr_dir))
     try:
         results = evaluate.evaluate(sr_fn, FLAGS.hr_dir, save_dir=FLAGS.save_dir,
-                                    baseline_fn=baseline_fn, artifacts=FLAGS.artifacts)
+                                    baseline_fn=baseline_fn, artifacts=FLAGS.artifacts,
+                                    overwrite=FLAGS.overwrite)
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
     print(format_table(results, label, evaluate.CROP_BORDER))
@@ -108,6 +113,10 @@ def main(argv):
               "(or below it): is it trained, and was it fed the protocol's LR?", file=sys.stderr)
     if FLAGS.output_json:
         common.write_json(results, FLAGS.output_json)
+    skipped = evaluate.num_skipped(results)
+    if skipped:
+        print(f"error: {skipped} file(s) skipped, not scored (listed above)", file=sys.stderr)
+        sys.exit(common.USAGE_EXIT_CODE)
 
 
 def run():
