@@ -11,6 +11,13 @@ comparison report (srgan_tf/report.py). `python -m srgan_tf.evaluate --hr_dir DI
 CLI (srgan_tf/cli/evaluate.py).
 """
 
+if __name__ == "__main__":
+    # The CLI parses its flags before TensorFlow is imported below.
+    from srgan_tf.cli import evaluate as cli  # pylint: disable=import-outside-toplevel
+    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
+    cli.run()
+
+# pylint: disable=wrong-import-position
 import os
 import time
 
@@ -19,7 +26,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from srgan_tf import metrics, report
+from srgan_tf import files, metrics, report
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
                               signed_to_uint8, uint8_to_signed)
@@ -94,8 +101,6 @@ def artifact_scores(sr_u8, lr_u8, hr_u8, crop_border=CROP_BORDER):
 
 def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
     """Returns (sr uint8 [H, W, 3], seconds of SR, scores dict) for one modcropped HR image."""
-    if min(hr.shape[:2]) < SCALE:
-        raise ValueError(f"smaller than {SCALE}x{SCALE}")
     lr = protocol_lr(hr)
     start = time.perf_counter()
     try:
@@ -103,7 +108,7 @@ def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
     except tf.errors.OpError as e:
         raise ValueError(f"the model failed: {e.message.splitlines()[0]}") from None
     seconds = time.perf_counter() - start
-    row = {**score(sr, hr, crop_border), "size": list(hr.shape[:2])}
+    row = {**score(sr, hr, crop_border), "size": [hr.shape[1], hr.shape[0]]}
     if artifacts:
         row.update(artifact_scores(sr, lr, hr, crop_border))
     base_sr = None
@@ -114,30 +119,35 @@ def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
 
 
 def _mean(rows, key):
-    return float(np.mean([row[key] for row in rows]))
+    return float(np.mean([row[key] for row in rows])) if rows else float("nan")
 
 
 def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER,
-             artifacts=False, on_image=None):
+             artifacts=False, overwrite=False, on_image=None):
     """Evaluates a super-resolver on folders of HR images with the papers' protocol.
 
     Args:
       sr_fn: uint8 [h, w, 3] -> uint8 [4h, 4w, 3] (see `upscale.keras_resolver`,
         `upscale.bicubic_resolver`), run once per image on the whole LR image.
       hr_dirs: list of folders of HR images; each is one set named after the folder.
-      save_dir: when given, SR images are written to `save_dir`/<set>/<stem>_x4.png.
+      save_dir: when given, SR images are written to `save_dir`/<set>/<stem>_x4.png; an
+        existing file there is kept (one log line) unless `overwrite`.
       baseline_fn: optional second super-resolver (the bicubic baseline) scored alongside:
         each image and set then also gets "bicubic_<score>" entries.
       crop_border: pixels shaved from each side before scoring.
       artifacts: also compute ARTIFACT_SCORES per image (see `artifact_scores`) and their means.
+      overwrite: replace existing files in `save_dir`.
       on_image: optional function called after each image as on_image(set name, file name,
         hr, bicubic, sr): uint8 [H, W, 3] arrays, bicubic None without `baseline_fn`.
     Returns:
-      {set name: {"psnr_y", "ssim_y", "psnr_rgb": means, "num_images", "seconds" (SR time),
-       "images_per_s", ["bicubic": {means}], "images": [{"name", "psnr_y", "ssim_y",
-       "psnr_rgb", "size": [H, W] after modcrop, ["bicubic_psnr_y", ...]}, ...]}}.
+      {set name: {"psnr_y", "ssim_y", "psnr_rgb": means (NaN when no image was scored),
+       "num_images", "seconds" (SR time), "images_per_s", ["bicubic": {means}],
+       "images": [{"name", "psnr_y", "ssim_y", "psnr_rgb", "size": [W, H] after modcrop,
+       ["bicubic_psnr_y", ...]}, ...], "skipped": [{"name", "reason"}, ...]}}.
+      A file that can't be read or is smaller than 4 x 4 is not scored: it is listed under
+      "skipped" with the reason (see `num_skipped`) and the others are scored.
     Raises:
-      ValueError / FileNotFoundError: naming the folder or file that can't be evaluated.
+      ValueError / FileNotFoundError: naming the folder, or the file the model failed on.
     """
     names = [set_name(d) for d in hr_dirs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -146,9 +156,16 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
     paths_by_set = {name: list_images(d) for name, d in zip(names, hr_dirs)}
     results = {}
     for name, paths in paths_by_set.items():
-        rows, seconds = [], 0.0
+        rows, skipped, seconds = [], [], 0.0
         for path in paths:
-            hr = modcrop(read_rgb(path), SCALE)
+            try:
+                hr = modcrop(read_rgb(path), SCALE)
+                if min(hr.shape[:2]) < SCALE:
+                    raise ValueError(f"cannot evaluate {path}: smaller than {SCALE} x {SCALE}")
+            except ValueError as e:
+                logging.error("%s: skipped, %s", name, e)
+                skipped.append({"name": os.path.basename(path), "reason": str(e)})
+                continue
             try:
                 sr, base_sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr,
                                                                crop_border, artifacts)
@@ -161,7 +178,7 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
                          row["ssim_y"])
             if save_dir is not None:
                 _save_png(sr, os.path.join(save_dir, name, os.path.splitext(row["name"])[0]
-                                           + "_x4.png"))
+                                           + "_x4.png"), overwrite)
             if on_image is not None:
                 on_image(name, row["name"], hr, base_sr, sr)
         result = {k: _mean(rows, k) for k in SCORES + (ARTIFACT_SCORES if artifacts else ())}
@@ -175,6 +192,7 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
                     "%.1f dB better: is it trained, and was it fed the right LR?", name,
                     result["psnr_y"], result["bicubic"]["psnr_y"], NEAR_BICUBIC_DB)
         result["images"] = rows
+        result["skipped"] = skipped
         results[name] = result
         logging.info("%s: %d images, PSNR-Y %.2f dB, SSIM-Y %.4f, PSNR-RGB %.2f dB, %.2f images/s",
                      name, len(rows), result["psnr_y"], result["ssim_y"], result["psnr_rgb"],
@@ -202,7 +220,7 @@ def compare(resolvers, hr_dirs, baseline_fn=None, save_dir=None, report_dir=None
       baseline_fn: the bicubic baseline scored beside every model, or None.
       save_dir: SR images go to `save_dir`/<set>/<stem>_x4.png; one resolver only.
       report_dir: when given, the HTML comparison report is written there (see `report`).
-      overwrite: replace an earlier report in `report_dir`.
+      overwrite: replace an earlier report in `report_dir` and earlier images in `save_dir`.
     Returns:
       {label: what `evaluate` returns for that resolver}.
     Raises:
@@ -219,7 +237,7 @@ def compare(resolvers, hr_dirs, baseline_fn=None, save_dir=None, report_dir=None
             on_image = None if writer is None else _report_images(writer, label)
             results[label] = evaluate(sr_fn, hr_dirs, save_dir=save_dir, baseline_fn=baseline_fn,
                                       crop_border=crop_border, artifacts=artifacts,
-                                      on_image=on_image)
+                                      overwrite=overwrite, on_image=on_image)
         if writer is not None:
             writer.write(results, PROTOCOL)
     except BaseException:
@@ -239,15 +257,17 @@ def _report_images(writer, label):
     return on_image
 
 
-def _save_png(image_u8, path):
-    """Writes uint8 [H, W, 3] as PNG under a temporary name, then renames it."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    temp = f"{path}.{os.getpid()}.tmp"
-    Image.fromarray(image_u8).save(temp, format="PNG")
-    os.replace(temp, path)
+def num_skipped(results):
+    """Returns how many files `evaluate` skipped over all sets."""
+    return sum(len(result["skipped"]) for result in results.values())
 
 
-if __name__ == "__main__":
-    from srgan_tf.cli import evaluate as cli  # pylint: disable=import-outside-toplevel
-    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
-    cli.run()
+def _save_png(image_u8, path, overwrite):
+    """Writes uint8 [H, W, 3] as PNG whole (`files.written_whole`); keeps an existing file
+    (one log line) unless `overwrite`."""
+    if not overwrite and os.path.lexists(path):
+        logging.info("%s exists, not replaced (--overwrite replaces it)", path)
+        return
+    with files.written_whole(path, overwrite) as temp:
+        Image.fromarray(image_u8).save(temp, format="PNG")
+

@@ -1,16 +1,45 @@
 """Files written whole or not at all: a temporary name in the same folder, then a rename."""
 
+import contextlib
 import json
 import os
 
 
+@contextlib.contextmanager
+def written_whole(path, overwrite=True):
+    """Yields a temporary path in `path`'s folder (created if missing) to write the file to.
+
+    When the block succeeds the temporary file is renamed to `path`, so readers never see a
+    partial file; when it fails the temporary file is removed and `path` is left as it was.
+
+    Args:
+      path: the file to write.
+      overwrite: when False, an existing `path` raises FileExistsError (checked before the
+        block runs and again before the rename).
+    Yields:
+      str, the temporary path (a hidden name ending in .tmp).
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+
+    def refuse():
+        if not overwrite and os.path.lexists(path):
+            raise FileExistsError(f"{path} exists")
+    refuse()
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    try:
+        yield temp
+        refuse()
+        os.replace(temp, path)
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
 def write_text(path, text):
     """Writes `text` to `path` (creating its folder) so that readers never see a partial file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temp = f"{path}.{os.getpid()}.tmp"
-    with open(temp, "w", encoding="utf-8") as f:
+    with written_whole(path) as temp, open(temp, "w", encoding="utf-8") as f:
         f.write(text)
-    os.replace(temp, path)
 
 
 def write_json(obj, path, indent=None):

@@ -5,7 +5,8 @@ The SavedModel is built from a plain `tf.Module` with explicit input signatures,
 signatures:
 
 * ``serving_default``: ``images`` float32 [N, H, W, 3] in [0, 1] -> ``sr_images`` float32
-  [N, 4H, 4W, 3] in [0, 1] (clipped).
+  [N, 4H, 4W, 3] in [0, 1] (clipped). Inputs outside [0, 1] or NaN are an ``InvalidArgument``
+  error naming the range.
 * ``upscale_image``: ``image_bytes`` string [N] of encoded PNG/JPEG/BMP/GIF -> ``sr_image_bytes``
   string [N] of x4 PNG (or JPEG) bytes. TF Serving's REST API base64-encodes tensors whose name ends
   in ``_bytes`` (``{"b64": ...}``) in both directions.
@@ -271,7 +272,8 @@ class SuperResolutionModule(tf.Module):
         """(condition, message) rejecting over max_input_pixels; height, width int64 scalars."""
         limit = self.config.max_input_pixels
         return height * width <= limit, _text(
-            name, " is ", height, "x", width, " = ", height * width, " pixels, above the limit of ",
+            name, " is ", width, " x ", height, " = ", height * width,
+            " pixels, above the limit of ",
             f"{limit} input pixels (--max_input_pixels of the export)")
 
     @tf.function(input_signature=[
@@ -280,7 +282,8 @@ class SuperResolutionModule(tf.Module):
         """x4 super-resolution of a batch of float images.
 
         Args:
-          images: float32 [N, H, W, 3] RGB in [0, 1]; H, W > 0.
+          images: float32 [N, H, W, 3] RGB in [0, 1]; H, W > 0. Values outside [0, 1] or NaN
+            are an InvalidArgument error.
         Returns:
           {"sr_images": float32 [N, 4H, 4W, 3] in [0, 1], clipped}.
         """
@@ -296,6 +299,12 @@ class SuperResolutionModule(tf.Module):
         images = _checked(images, [
             (tf.reduce_all(shape[1:3] > 0), "images must have height and width >= 1"),
             self._pixel_check(shape[1], shape[2], "each image of images"),
+        ])
+        # NaN fails both comparisons. Values of 0..255 would come out as a white image.
+        images = _checked(images, [
+            (tf.reduce_all(tf.logical_and(images >= 0.0, images <= 1.0)),
+             _text("images must be float32 in [0, 1] (RGB divided by 255), got values in [",
+                   tf.reduce_min(images), ", ", tf.reduce_max(images), "] or NaN")),
         ])
 
         def upscale_batch():

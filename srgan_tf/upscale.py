@@ -5,6 +5,7 @@ A *super-resolver* here is any callable `sr_fn(lr_u8) -> sr_u8` mapping uint8 [h
 written by export.py (`saved_model_resolver`) or bicubic upsampling (`bicubic_resolver`).
 Evaluation calls it on whole images; this module also calls it tile by tile.
 
+An image of at most WHOLE_IMAGE_PIXELS runs whole; a larger one is tiled (`resolve_tile`).
 Tiling is crop-and-stitch in LR space: the model runs on windows of `tile` x `tile` LR pixels
 and of each window's output only the core is kept, the part at least `overlap` LR pixels away
 from any window edge inside the image. When `overlap` covers the generator's receptive radius
@@ -13,10 +14,21 @@ whole-image inference (up to float rounding, <= 1/255), so there is no seam to h
 produced one row of tiles at a time and PNG is written as a stream, so peak memory depends on
 the tile size, not on the image size.
 
+Images with alpha are upscaled premultiplied: the model sees colour times alpha, alpha is
+upscaled with bicubic, and the colour is divided by the upscaled alpha again, so transparent
+pixels lend no colour to the edges. Outputs keep the input's ICC profile and EXIF (orientation
+applied to the pixels) and are marked as outputs (`image_files.is_output`).
+
 `python -m srgan_tf.upscale IN... --output_dir DIR` runs the CLI (srgan_tf/cli/upscale.py).
 """
 
-import glob
+if __name__ == "__main__":
+    # The CLI parses its flags and checks its paths before TensorFlow is imported below.
+    from srgan_tf.cli import upscale as cli  # pylint: disable=import-outside-toplevel
+    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
+    cli.run()
+
+# pylint: disable=wrong-import-position
 import os
 import struct
 import zlib
@@ -26,23 +38,26 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image, ImageOps
 
+from srgan_tf import files
 from srgan_tf.config import IMAGE_EXTENSIONS, SCALE
+from srgan_tf.image_files import (DEFAULT_MAX_INPUT_PIXELS, DEFAULT_SUFFIX, FORMATS,  # noqa: F401
+                                  check_pixels, image_size, list_inputs, output_metadata,
+                                  output_path)
 from srgan_tf.imaging import (bicubic_upsample, pil_to_rgb_array, signed_to_uint8,
                               signed_to_unit, uint8_to_signed, unit_to_signed)
 from srgan_tf.serving import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT, receptive_radius
 
 DEFAULT_TILE = 192  # LR side of a tile, overlap included: ~0.5 GB of activations for the
 #                    default generator (cores of 120 px with its 36 px receptive radius)
+WHOLE_IMAGE_PIXELS = 384 * 384  # LR pixels run whole by default (memory budget, see docs)
 DEFAULT_OVERLAP = 40  # LR context per side when none is given or measured
 RADIUS_LIMIT = 64  # largest receptive radius `measured_radius` looks for (LR pixels)
 RADIUS_TOLERANCE = 1e-4  # output change in [-1, 1] units that counts as influence (1/80 of a level)
 MIN_CORE = 8  # smallest tile core the out-of-memory fallback shrinks to (LR pixels)
 ALPHA_CONTEXT = 4  # LR rows of context for bicubic alpha (the x4 bicubic kernel reaches 2)
 INPUT_EXTENSIONS = IMAGE_EXTENSIONS
-# --format -> (PIL format, file extension).
-FORMATS = {"png": ("PNG", ".png"), "jpeg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp"),
-           "tiff": ("TIFF", ".tif"), "bmp": ("BMP", ".bmp")}
 _NO_ALPHA_FORMATS = ("jpeg", "bmp")  # BMP can hold alpha, but PIL and most viewers read it as RGB
+_NO_GRAY_FORMATS = ("webp",)  # PIL writes grayscale WebP as RGB
 _GRAY_MODES = ("1", "L", "LA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
@@ -221,8 +236,32 @@ def _windows(length, tile, overlap):
 
 
 def count_tiles(height, width, tile, overlap):
-    """Returns how many tiles an LR image of `height` x `width` is split into."""
+    """Returns how many tiles an LR image of `height` rows and `width` columns is split into."""
     return len(_windows(height, tile, overlap)) * len(_windows(width, tile, overlap))
+
+
+def resolve_tile(tile, height, width):
+    """The tile side used for an image: `tile` as given, or for "auto" 0 (whole image) when
+    the image has at most WHOLE_IMAGE_PIXELS LR pixels and DEFAULT_TILE above that."""
+    if tile != "auto":
+        return tile
+    return 0 if height * width <= WHOLE_IMAGE_PIXELS else DEFAULT_TILE
+
+
+def premultiply(rgb_u8, alpha_u8):
+    """Colour times alpha: uint8 [H, W, 3] and uint8 [H, W] -> uint8 [H, W, 3], rounded."""
+    scaled = rgb_u8.astype(np.float32) * (alpha_u8[..., None].astype(np.float32) / 255.0)
+    return np.round(scaled).astype(np.uint8)
+
+
+def unpremultiply(rgb_u8, alpha_u8):
+    """Premultiplied colour divided by alpha: uint8 [H, W, 3], [H, W] -> uint8 [H, W, 3].
+
+    Fully transparent pixels get colour 0 (they have none).
+    """
+    alpha = alpha_u8[..., None].astype(np.float32)
+    colour = rgb_u8.astype(np.float32) * 255.0 / np.maximum(alpha, 1.0)
+    return np.where(alpha > 0, np.clip(np.round(colour), 0, 255), 0).astype(np.uint8)
 
 
 def check_tiling(tile, overlap):
@@ -266,7 +305,8 @@ def upscale_bands(sr_fn, lr_u8, alpha_u8=None, tile=DEFAULT_TILE, overlap=DEFAUL
     Args:
       sr_fn: super-resolver, uint8 [h, w, 3] -> uint8 [4h, 4w, 3].
       lr_u8: uint8 [H, W, 3] in [0, 255], any size.
-      alpha_u8: optional uint8 [H, W] alpha plane, upscaled with bicubic.
+      alpha_u8: optional uint8 [H, W] alpha plane, upscaled with bicubic; the model then runs
+        on premultiplied colour (`premultiply`), divided by the upscaled alpha afterwards.
       tile: LR side of the windows the model runs on, overlap included (memory grows with
         tile^2); 0 or None runs the whole image at once.
       overlap: LR pixels of context around each core; `tile` must exceed 2 * overlap.
@@ -284,8 +324,11 @@ def upscale_bands(sr_fn, lr_u8, alpha_u8=None, tile=DEFAULT_TILE, overlap=DEFAUL
         raise ValueError(f"expected uint8 [H, W, 3], got {lr_u8.dtype} {lr_u8.shape}")
     height, width = lr_u8.shape[:2]
     if height == 0 or width == 0:
-        raise ValueError(f"image is empty: {height}x{width}")
+        raise ValueError(f"image is empty: {width} x {height}")
     channels = 3 if alpha_u8 is None else 4
+    if alpha_u8 is not None:
+        alpha_u8 = np.asarray(alpha_u8, np.uint8)
+        lr_u8 = premultiply(lr_u8, alpha_u8)
     columns = _windows(width, tile, overlap)
     for y0, y1, top, bottom in _windows(height, tile, overlap):
         band = np.empty([(y1 - y0) * SCALE, width * SCALE, channels], np.uint8)
@@ -293,14 +336,15 @@ def upscale_bands(sr_fn, lr_u8, alpha_u8=None, tile=DEFAULT_TILE, overlap=DEFAUL
             sr = np.asarray(sr_fn(lr_u8[top:bottom, left:right]))
             expected = ((bottom - top) * SCALE, (right - left) * SCALE, 3)
             if sr.shape != expected:
-                raise ValueError(f"the model returned {sr.shape} for a {bottom - top}x"
-                                 f"{right - left} input, expected {expected}")
+                raise ValueError(f"the model returned {sr.shape} for a {right - left} x "
+                                 f"{bottom - top} input, expected {expected}")
             band[:, x0 * SCALE:x1 * SCALE, :3] = sr[(y0 - top) * SCALE:(y1 - top) * SCALE,
                                                     (x0 - left) * SCALE:(x1 - left) * SCALE]
             if progress is not None:
                 progress()
         if alpha_u8 is not None:
             band[..., 3] = upscale_alpha_rows(alpha_u8, y0, y1)
+            band[..., :3] = unpremultiply(band[..., :3], band[..., 3])
         yield y0 * SCALE, band
 
 
@@ -326,7 +370,7 @@ def upscale_array(sr_fn, lr_u8, alpha_u8=None, tile=DEFAULT_TILE, overlap=DEFAUL
 # ---------------------------------------------------------------------------------------------
 # Files.
 
-def read_image(path):
+def read_image(path, max_pixels=None):
     """Reads any image PIL decodes, honouring EXIF orientation, and keeps its alpha.
 
     Grayscale (including 16-bit) is replicated to RGB for the model; palette and CMYK are
@@ -334,13 +378,19 @@ def read_image(path):
 
     Args:
       path: image file.
+      max_pixels: largest accepted width x height, checked from the header before any pixel
+        is decoded; 0 or None: no limit.
     Returns:
       (rgb, alpha, gray): uint8 [H, W, 3]; uint8 [H, W] or None; True when the file is grayscale.
     Raises:
-      ValueError: naming the file, when it cannot be decoded.
+      ValueError: naming the file, when it cannot be decoded or is above `max_pixels`.
     """
+    size = image_size(path)
+    if size is not None:
+        check_pixels(path, size, max_pixels)
     try:
         with Image.open(path) as image:
+            check_pixels(path, image.size, max_pixels)  # the header again, in case it changed
             image.load()
             image = ImageOps.exif_transpose(image)
             gray = image.mode in _GRAY_MODES
@@ -352,15 +402,6 @@ def read_image(path):
             return pil_to_rgb_array(image), alpha, gray
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ValueError(f"cannot decode {path}: {e}") from None
-
-
-def image_size(path):
-    """Returns (height, width) of an image file from its header, or None if it can't be read."""
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return None
 
 
 def _gray_u8(rgb_u8):
@@ -386,11 +427,14 @@ class PngStreamWriter:
       path: output file.
       width, height: image size in pixels.
       channels: 1 (L), 2 (LA), 3 (RGB) or 4 (RGBA).
+      icc_profile: optional ICC profile bytes, written as an iCCP chunk.
+      exif: optional EXIF bytes (with or without the "Exif\\0\\0" prefix), written as an eXIf
+        chunk before the pixels.
     """
 
     _COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 
-    def __init__(self, path, width, height, channels):
+    def __init__(self, path, width, height, channels, icc_profile=None, exif=None):
         if channels not in self._COLOR_TYPES:
             raise ValueError(f"PNG channels must be 1-4, got {channels}")
         self.width, self.height, self.channels = width, height, channels
@@ -401,6 +445,10 @@ class PngStreamWriter:
         self._file.write(b"\x89PNG\r\n\x1a\n")
         self._chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8,
                                          self._COLOR_TYPES[channels], 0, 0, 0))
+        if icc_profile:
+            self._chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile))
+        if exif:
+            self._chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif)
 
     def _chunk(self, kind, data):
         self._file.write(struct.pack(">I", len(data)) + kind + data)
@@ -459,16 +507,21 @@ class PngStreamWriter:
             self._file.close()
 
 
-def output_path(input_path, output_dir, image_format="png"):
-    """Returns `output_dir`/<input stem>_x4.<ext> for `--format` `image_format`."""
-    stem = os.path.splitext(os.path.basename(input_path))[0]
-    return os.path.join(output_dir, f"{stem}_x4{FORMATS[image_format][1]}")
+def output_mode(gray, alpha, image_format):
+    """The PIL mode an output is written in (L, LA, RGB, RGBA) for the input's gray / alpha."""
+    mode = "L" if gray and image_format not in _NO_GRAY_FORMATS else "RGB"
+    return mode + ("A" if alpha and image_format not in _NO_ALPHA_FORMATS else "")
 
 
-def _write_image(path, bands, width, height, channels, image_format):
-    """Writes the bands to `path`: streamed for PNG, assembled in memory for other formats."""
+def _write_image(path, bands, width, height, channels, image_format, metadata=None):
+    """Writes the bands to `path`: streamed for PNG, assembled in memory for other formats.
+
+    `metadata` ({"icc_profile", "exif"}, see `image_files.output_metadata`) is written into
+    every format that holds it (all but BMP).
+    """
+    metadata = {k: v for k, v in (metadata or {}).items() if v}
     if image_format == "png":
-        with PngStreamWriter(path, width, height, channels) as writer:
+        with PngStreamWriter(path, width, height, channels, **metadata) as writer:
             for _, band in bands:
                 writer.write(band)
         return
@@ -479,51 +532,67 @@ def _write_image(path, bands, width, height, channels, image_format):
         canvas = canvas[..., :channels - 1]
     image = Image.fromarray(canvas[..., 0] if canvas.shape[-1] == 1 else canvas)
     options = {"quality": 95} if image_format in ("jpeg", "webp") else {}
-    image.save(path, format=FORMATS[image_format][0], **options)
+    if image_format == "bmp":
+        metadata = {}
+    image.save(path, format=FORMATS[image_format][0], **options, **metadata)
 
 
-def upscale_file(sr_fn, input_path, out_path, tile=DEFAULT_TILE, overlap=DEFAULT_OVERLAP,
-                 image_format="png", progress=None):
+def upscale_file(sr_fn, input_path, out_path, tile="auto", overlap=DEFAULT_OVERLAP,
+                 image_format="png", progress=None, max_pixels=DEFAULT_MAX_INPUT_PIXELS,
+                 overwrite=False):
     """Upscales one image file x4 and writes it, never over the input.
 
-    Grayscale inputs give grayscale output, alpha is upscaled with bicubic and re-attached.
-    The file is written under a temporary name and renamed, so a failure leaves no partial file.
-    When TensorFlow runs out of memory the tile side is halved (while it stays above
-    2 * overlap + MIN_CORE) and the image retried.
+    Grayscale inputs give grayscale output; alpha is upscaled with bicubic and the colour
+    premultiplied by it (see `upscale_bands`). The output keeps the input's ICC profile and
+    EXIF and carries the output mark (`image_files.output_metadata`). The file is written under
+    a temporary name and renamed, so a failure leaves no partial file. When TensorFlow runs out
+    of memory the tile side is halved (while it stays above 2 * overlap + MIN_CORE) and the
+    image retried.
 
     Args:
       sr_fn: super-resolver, uint8 [h, w, 3] -> uint8 [4h, 4w, 3].
       input_path: image file (PNG, JPEG, BMP, WebP, TIFF...; any mode; EXIF orientation honoured).
       out_path: output file.
-      tile, overlap, progress: as for `upscale_bands`.
+      tile: as for `upscale_bands`, or "auto" (`resolve_tile`: whole when the image fits the
+        WHOLE_IMAGE_PIXELS budget, DEFAULT_TILE tiles above it).
+      overlap, progress: as for `upscale_bands`.
       image_format: a key of FORMATS.
+      max_pixels: largest input (width x height), checked from the header before decoding;
+        0 or None: no limit.
+      overwrite: replace an existing `out_path`; when False it raises FileExistsError.
     Returns:
-      dict with "input_size" (h, w), "output_size" (4h, 4w), "mode" (L, LA, RGB, RGBA), "tile".
+      dict with "input_size" (w, h), "output_size" (4w, 4h), "mode" written (L, LA, RGB,
+      RGBA), "tile" (the tile side used, 0 for whole).
     Raises:
-      ValueError: naming the file, for an undecodable input, a bad format, an output path
-        that is the input, or running out of memory at the smallest tile.
+      ValueError: naming the file, for an undecodable or oversized input, a bad format, an
+        output path that is the input, or running out of memory at the smallest tile.
+      FileExistsError: when `out_path` exists and `overwrite` is False.
       OSError: when the output cannot be written.
     """
     if image_format not in FORMATS:
-        raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {image_format!r}")
-    check_tiling(tile, overlap)
+        raise ValueError(f"--ext must be one of {', '.join(FORMATS)}, got {image_format!r}")
+    if tile != "auto":
+        check_tiling(tile, overlap)
     if os.path.exists(out_path) and os.path.samefile(input_path, out_path):
         raise ValueError(f"refusing to overwrite input {input_path}")
-    rgb, alpha, gray = read_image(input_path)
+    if not overwrite and os.path.lexists(out_path):
+        raise FileExistsError(f"{out_path} exists")
+    rgb, alpha, gray = read_image(input_path, max_pixels)
     height, width = rgb.shape[:2]
+    tile = resolve_tile(tile, height, width)
+    check_tiling(tile, overlap)
     channels = (1 if gray else 3) + (alpha is not None)
     if alpha is not None and image_format in _NO_ALPHA_FORMATS:
-        logging.warning("%s: --format %s keeps no alpha channel, alpha dropped", input_path,
+        logging.warning("%s: --ext %s keeps no alpha channel, alpha dropped", input_path,
                         image_format)
-    directory, name = os.path.split(os.path.abspath(out_path))
-    temp_path = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
-    try:
+    metadata = output_metadata(input_path)
+    with files.written_whole(out_path, overwrite) as temp_path:
         while True:
             try:
                 bands = ((row, _output_pixels(band, gray)) for row, band in
                          upscale_bands(sr_fn, rgb, alpha, tile, overlap, progress))
                 _write_image(temp_path, bands, width * SCALE, height * SCALE, channels,
-                             image_format)
+                             image_format, metadata)
                 break
             except tf.errors.ResourceExhaustedError:
                 smaller = (tile or max(height, width)) // 2
@@ -536,48 +605,5 @@ def upscale_file(sr_fn, input_path, out_path, tile=DEFAULT_TILE, overlap=DEFAULT
             except tf.errors.OpError as e:
                 raise ValueError(f"the model failed on {input_path}: "
                                  f"{e.message.splitlines()[0]}") from None
-        os.replace(temp_path, out_path)
-    finally:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-    return {"input_size": (height, width), "output_size": (height * SCALE, width * SCALE),
-            "mode": ("L" if gray else "RGB") + ("A" if alpha is not None else ""), "tile": tile}
-
-
-def list_inputs(arguments):
-    """Expands input arguments: files as given, folders to their images, glob patterns.
-
-    Args:
-      arguments: list of paths, folders (images directly inside, sorted) or glob patterns.
-    Returns:
-      (paths, problems): the input files in order without repeats, and one message per
-      argument that matched nothing.
-    """
-    paths, problems, seen = [], [], set()
-    for argument in arguments:
-        if os.path.isdir(argument):
-            found = sorted(os.path.join(argument, name) for name in os.listdir(argument)
-                           if name.lower().endswith(INPUT_EXTENSIONS)
-                           and os.path.isfile(os.path.join(argument, name)))
-            if not found:
-                problems.append(f"{argument}: no images ({', '.join(INPUT_EXTENSIONS)}) in folder")
-        elif os.path.isfile(argument):
-            found = [argument]
-        elif glob.has_magic(argument):
-            found = sorted(p for p in glob.glob(argument) if os.path.isfile(p))
-            if not found:
-                problems.append(f"{argument}: no file matches")
-        else:
-            found = []
-            problems.append(f"{argument}: no such file or folder")
-        for path in found:
-            if os.path.realpath(path) not in seen:
-                seen.add(os.path.realpath(path))
-                paths.append(path)
-    return paths, problems
-
-
-if __name__ == "__main__":
-    from srgan_tf.cli import upscale as cli  # pylint: disable=import-outside-toplevel
-    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
-    cli.run()
+    return {"input_size": (width, height), "output_size": (width * SCALE, height * SCALE),
+            "mode": output_mode(gray, alpha is not None, image_format), "tile": tile}

@@ -59,7 +59,7 @@ def test_evaluate_scores_odd_and_grayscale_images(odd_set, tmp_path):
     assert list(results) == ["Odd"]
     odd = results["Odd"]
     assert [row["name"] for row in odd["images"]] == ["img00.png", "img01.png", "img02.png"]
-    assert [row["size"] for row in odd["images"]] == [[52, 36], [64, 60], [48, 44]]
+    assert [row["size"] for row in odd["images"]] == [[36, 52], [60, 64], [44, 48]]  # W x H
     for key in ("psnr_y", "ssim_y", "psnr_rgb"):
         assert odd[key] == pytest.approx(np.mean([row[key] for row in odd["images"]]))
     assert 15 < odd["psnr_y"] < 50 and 0 < odd["ssim_y"] < 1 and odd["images_per_s"] > 0
@@ -84,16 +84,51 @@ def test_evaluate_errors_name_the_folder_or_file(tmp_path, odd_set):
         evaluate.evaluate(bicubic_resolver(), [str(tmp_path / "empty")])
     with pytest.raises(ValueError, match="distinct names, Odd repeats"):
         evaluate.evaluate(bicubic_resolver(), [str(odd_set), str(odd_set) + "/"])
+
+
+def test_evaluate_skips_bad_files_and_scores_the_rest(odd_set):
     (odd_set / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(ValueError, match="cannot decode .*broken.png"):
-        evaluate.evaluate(bicubic_resolver(), [str(odd_set)])
+    with Image.open(odd_set / "img00.png") as image:
+        image.crop((0, 0, 3, 9)).save(odd_set / "tiny.png")
+    results = evaluate.evaluate(bicubic_resolver(), [str(odd_set)])
+    odd = results["Odd"]
+    assert odd["num_images"] == 3 and len(odd["images"]) == 3 and np.isfinite(odd["psnr_y"])
+    assert [s["name"] for s in odd["skipped"]] == ["broken.png", "tiny.png"]
+    assert "cannot decode" in odd["skipped"][0]["reason"]
+    assert "smaller than 4 x 4" in odd["skipped"][1]["reason"]
+    assert evaluate.num_skipped(results) == 2
+
+
+def test_cli_writes_json_with_skipped_files_and_fails(odd_set, tmp_path):
+    (odd_set / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    out = tmp_path / "r.json"
+    proc = run_cli("--bicubic", "--hr_dir", odd_set, "--output_json", out)
+    assert proc.returncode == 2
+    assert "skipped broken.png: cannot decode" in proc.stdout and "img01.png" in proc.stdout
+    assert "1 file(s) skipped" in proc.stderr
+    results = json.loads(out.read_text())
+    assert results["Odd"]["num_images"] == 3
+    assert [s["name"] for s in results["Odd"]["skipped"]] == ["broken.png"]
+
+
+def test_save_dir_keeps_existing_files_unless_overwrite(odd_set, tmp_path):
+    earlier = tmp_path / "sr" / "Odd" / "img00_x4.png"
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"earlier result")
+    evaluate.evaluate(bicubic_resolver(), [str(odd_set)], save_dir=str(tmp_path / "sr"))
+    assert earlier.read_bytes() == b"earlier result"
+    assert (tmp_path / "sr" / "Odd" / "img01_x4.png").exists()
+    evaluate.evaluate(bicubic_resolver(), [str(odd_set)], save_dir=str(tmp_path / "sr"),
+                      overwrite=True)
+    with Image.open(earlier) as image:
+        assert image.size == (36, 52)
 
 
 def test_evaluate_rejects_a_model_of_the_wrong_scale(odd_set):
     def x2(lr_u8):
         return np.repeat(np.repeat(lr_u8, 2, axis=0), 2, axis=1)
     with pytest.raises(ValueError, match=r"cannot evaluate .*img00.png: the model returned "
-                                         r"\(26, 18, 3\) for a 13x9 input"):
+                                         r"\(26, 18, 3\) for a 9 x 13 input"):
         evaluate.evaluate(x2, [str(odd_set)])
 
 

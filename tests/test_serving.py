@@ -290,8 +290,8 @@ def _header_bomb():
     (b"definitely not an image", r"image_bytes\[1\] is not a PNG, JPEG, BMP or GIF image"),
     (b"", r"image_bytes\[1\] is empty"),
     (encode(serving.sample_image(101, 100)),
-     r"image_bytes\[1\] is 101x100 = 10100 pixels, above the limit of 10000 input pixels"),
-    (_header_bomb(), r"image_bytes\[1\] is 100000x100000 = 10000000000 pixels, above the limit"),
+     r"image_bytes\[1\] is 100 x 101 = 10100 pixels, above the limit of 10000 input pixels"),
+    (_header_bomb(), r"image_bytes\[1\] is 100000 x 100000 = 10000000000 pixels, above the limit"),
     (encode(serving.sample_image(30, 30))[:100], r"Invalid PNG data"),
     (b"\xff\xd8\xff\xe0 truncated jpeg", r"Invalid JPEG data"),
 ])
@@ -302,11 +302,16 @@ def test_bad_image_bytes_give_invalid_argument(loaded, data, message):
 
 
 BAD_SHAPE = r"images must be float32 \[N, H, W, 3\] in \[0, 1\], got shape "
+OUT_OF_RANGE = r"images must be float32 in \[0, 1\] \(RGB divided by 255\), got values in \["
 
 
 @pytest.mark.parametrize("images, message", [
-    (tf.zeros([1, 101, 100, 3]), r"each image of images is 101x100 = 10100 pixels, above the limit "
-                                 r"of 10000 input pixels \(--max_input_pixels of the export\)"),
+    (tf.zeros([1, 101, 100, 3]), r"each image of images is 100 x 101 = 10100 pixels, above the "
+                                 r"limit of 10000 input pixels \(--max_input_pixels of the "
+                                 r"export\)"),
+    (tf.fill([1, 4, 4, 3], 255.0), OUT_OF_RANGE + r"255\.0+, 255\.0+\] or NaN"),
+    (tf.fill([1, 4, 4, 3], -0.5), OUT_OF_RANGE),
+    (tf.constant([[[[0.5, float("nan"), 0.5]]]]), OUT_OF_RANGE),
     (tf.zeros([4, 4, 3]), BAD_SHAPE + r"\[4, 4, 3\]"),
     (tf.zeros([1, 4, 4, 4]), BAD_SHAPE + r"\[1, 4, 4, 4\]"),
     (tf.zeros([1, 0, 4, 3]), r"images must have height and width >= 1"),

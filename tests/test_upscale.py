@@ -2,15 +2,18 @@
 
 import io
 import os
+import struct
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageFile
 
-from srgan_tf import upscale
+from srgan_tf import image_files, upscale
+from srgan_tf.cli import common
 from srgan_tf.imaging import bicubic_upsample, signed_to_uint8, uint8_to_signed
 from srgan_tf.serving import receptive_radius
 from tests.conftest import REPO, lively_generator, write_images
@@ -110,7 +113,7 @@ def test_bad_tiling_and_outputs_are_rejected(generator):
         upscale.upscale_array(resolver, photo(20, 20), tile=0, overlap=-1)
     with pytest.raises(ValueError, match=r"expected uint8 \[H, W, 3\], got uint8 \(20, 20, 4\)"):
         upscale.upscale_array(resolver, np.zeros([20, 20, 4], np.uint8), tile=0)
-    with pytest.raises(ValueError, match=r"returned \(20, 20, 3\) for a 20x20 input"):
+    with pytest.raises(ValueError, match=r"returned \(20, 20, 3\) for a 20 x 20 input"):
         upscale.upscale_array(lambda lr: lr, photo(20, 20), tile=0)
 
 
@@ -229,12 +232,13 @@ def test_upscale_file_formats_and_modes(tmp_path, image_format):
         os.makedirs(tmp_path / "out", exist_ok=True)
         info = upscale.upscale_file(bicubic, path, out, tile=8, overlap=2,
                                     image_format=image_format)
-        assert info["output_size"] == (36, 44) and info["mode"] == mode
+        # JPEG and BMP keep no alpha, WebP no grayscale: the mode returned is the one written.
+        expected = {("jpeg", "RGBA"): "RGB", ("bmp", "RGBA"): "RGB",
+                    ("webp", "L"): "RGB"}.get((image_format, mode), mode)
+        assert info["input_size"] == (11, 9) and info["output_size"] == (44, 36)
+        assert info["mode"] == expected
         with Image.open(out) as result:
             assert result.size == (44, 36)
-            # JPEG and BMP keep no alpha, WebP no grayscale.
-            expected = {("jpeg", "RGBA"): "RGB", ("bmp", "RGBA"): "RGB",
-                        ("webp", "L"): "RGB"}.get((image_format, mode), mode)
             assert result.mode == expected
     assert sorted(os.listdir(tmp_path / "out")) == sorted(
         f"{stem}_x4{upscale.FORMATS[image_format][1]}" for stem in ("gray", "rgba"))
@@ -262,7 +266,7 @@ def test_upscale_file_refuses_bad_inputs_and_never_overwrites_one(tmp_path):
     with pytest.raises(ValueError, match="cannot decode .*bad.jpg"):
         upscale.upscale_file(bicubic, tmp_path / "bad.jpg", tmp_path / "bad_x4.png")
     with pytest.raises(ValueError,
-                       match="--format must be one of png, jpeg, webp, tiff, bmp, got 'gif'"):
+                       match="--ext must be one of png, jpeg, webp, tiff, bmp, got 'gif'"):
         upscale.upscale_file(bicubic, source, tmp_path / "x.gif", image_format="gif")
     assert sorted(os.listdir(tmp_path)) == ["a.png", "bad.jpg"]  # no partial or temporary file
 
@@ -297,11 +301,16 @@ def test_cli_mixed_folder(tmp_path, model_file):
     assert proc.returncode == 2, proc.stderr
     assert "cannot decode" in proc.stderr and "f.png" in proc.stderr
     assert "upscaled 5 of 6 inputs" in proc.stdout
+    # --ext auto: JPEG stays JPEG, WebP stays WebP, the lossless formats give PNG.
     outputs = sorted(os.listdir(tmp_path / "out"))
-    assert outputs == ["a_x4.png", "b_x4.png", "c_x4.png", "d_x4.png", "e_x4.png"]
+    assert outputs == ["a_x4.png", "b_x4.jpg", "c_x4.png", "d_x4.webp", "e_x4.png"]
     for name, mode in zip(outputs, ["RGB", "RGB", "L", "RGBA", "RGB"]):
         with Image.open(tmp_path / "out" / name) as result:
             assert result.size == (68, 52) and result.mode == mode, name
+    assert f"wrote {tmp_path / 'out' / 'b_x4.jpg'} (17 x 13 -> 68 x 52 RGB)" in proc.stderr
+    # Stdout is a pipe: plain progress lines, no terminal control codes.
+    assert "tiles (100%)" in proc.stdout
+    assert not {"\x1b", "\r", "\b"} & set(proc.stdout + proc.stderr)
 
 
 def test_cli_never_overwrites_an_input(tmp_path, model_file):
@@ -340,3 +349,188 @@ def test_cli_unknown_precision_is_a_usage_error(tmp_path, model_file):
     proc = run_cli(tmp_path / "a.png", "--output_dir", tmp_path / "out", "--model", model_file,
                    "--precision", "fp8")
     assert proc.returncode == 2 and "--precision" in proc.stderr and "fp8" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaving a run unattended: existing outputs, bombs, own outputs, names, metadata, speed.
+
+def test_upscale_file_never_replaces_an_output_without_overwrite(tmp_path):
+    bicubic = upscale.bicubic_resolver()
+    source = write(tmp_path / "a.png", Image.fromarray(photo(8, 8)))
+    out = tmp_path / "a_x4.png"
+    out.write_bytes(b"earlier result")
+    with pytest.raises(FileExistsError, match="a_x4.png exists"):
+        upscale.upscale_file(bicubic, source, out)
+    assert out.read_bytes() == b"earlier result"
+    upscale.upscale_file(bicubic, source, out, overwrite=True)
+    with Image.open(out) as result:
+        assert result.size == (32, 32)
+
+
+def test_cli_skips_existing_outputs_unless_overwrite(tmp_path, model_file):
+    write(tmp_path / "a.png", Image.fromarray(photo(8, 8)))
+    out = tmp_path / "out" / "a_x4.png"
+    out.parent.mkdir()
+    out.write_bytes(b"earlier result")
+    proc = run_cli(tmp_path / "a.png", "--output_dir", out.parent, "--model", model_file)
+    assert proc.returncode == 0, proc.stderr
+    assert f"skipped, {out} exists (--overwrite replaces it)" in proc.stderr
+    assert "upscaled 0 of 1 inputs" in proc.stdout and "1 skipped" in proc.stdout
+    assert out.read_bytes() == b"earlier result"
+    proc = run_cli(tmp_path / "a.png", "--output_dir", out.parent, "--model", model_file,
+                   "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as result:
+        assert result.size == (32, 32)
+
+
+def _png_header(width, height):
+    """A PNG signature and valid IHDR claiming `width` x `height` RGB pixels, then a short IDAT."""
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = b"IDAT" + zlib.compress(b"\0" * 64)
+    return b"".join([b"\x89PNG\r\n\x1a\n"] + [
+        struct.pack(">I", len(chunk) - 4) + chunk + struct.pack(">I", zlib.crc32(chunk))
+        for chunk in (ihdr, idat)])
+
+
+def test_header_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
+    width, height = 6000, 5000  # 30 megapixels: above our default, below PIL's own limit
+    assert upscale.DEFAULT_MAX_INPUT_PIXELS < width * height < Image.MAX_IMAGE_PIXELS
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(width, height))
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("pixels were decoded")
+    Image.init()  # loads PIL's plugins (some build images) before decoding is forbidden
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    message = r"bomb.png is 6000 x 5000 = 30,000,000 pixels, above --max_input_pixels 16,000,000"
+    with pytest.raises(ValueError, match=message):
+        upscale.read_image(bomb, upscale.DEFAULT_MAX_INPUT_PIXELS)
+    with pytest.raises(ValueError, match=message):
+        upscale.upscale_file(upscale.bicubic_resolver(), bomb, tmp_path / "bomb_x4.png")
+    monkeypatch.undo()
+    proc = run_cli(bomb, "--output_dir", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "6000 x 5000 = 30,000,000 pixels, above --max_input_pixels" in proc.stderr
+    assert "truncated" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_list_inputs_leaves_out_this_tools_outputs(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write(folder / "photo.png", Image.fromarray(photo(8, 8)))
+    write(folder / "holiday_x4.jpg", Image.fromarray(photo(8, 8)))  # the user's own, unmarked
+    upscale.upscale_file(upscale.bicubic_resolver(), folder / "photo.png", folder / "photo_x4.png")
+    upscale.upscale_file(upscale.bicubic_resolver(), folder / "photo.png", folder / "photo_up.jpg",
+                         image_format="jpeg")
+    paths, problems = upscale.list_inputs([str(folder)])
+    assert [os.path.basename(p) for p in paths] == ["holiday_x4.jpg", "photo.png", "photo_up.jpg"]
+    paths, _ = upscale.list_inputs([str(folder / "*")], suffix="_up")
+    assert [os.path.basename(p) for p in paths] == ["holiday_x4.jpg", "photo.png", "photo_x4.png"]
+    # Named explicitly, an output is an input.
+    paths, _ = upscale.list_inputs([str(folder / "photo_x4.png")])
+    assert [os.path.basename(p) for p in paths] == ["photo_x4.png"] and not problems
+
+
+def test_output_names_follow_suffix_and_ext():
+    assert upscale.output_path("in/photo.JPG", "out", image_files.output_format("in/photo.JPG"),
+                               "_big") == os.path.join("out", "photo_big.jpg")
+    assert image_files.output_format("a.webp") == "webp"
+    assert image_files.output_format("a.tif") == "png" == image_files.output_format("a.bmp")
+    assert image_files.output_format("a.png", "webp") == "webp"
+
+
+def test_cli_same_stem_different_formats_and_suffix(tmp_path, model_file):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "photo.png", Image.fromarray(photo(8, 8)))
+    write(folder / "photo.jpg", Image.fromarray(photo(8, 8, seed=1)))
+    proc = run_cli(folder, "--output_dir", folder, "--model", model_file, "--suffix", "_up")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(folder)) == ["photo.jpg", "photo.png", "photo_up.jpg", "photo_up.png"]
+    # Run again into the same folder: its outputs are no inputs, and exist already.
+    proc = run_cli(folder, "--output_dir", folder, "--model", model_file, "--suffix", "_up")
+    assert proc.returncode == 0, proc.stderr
+    assert "upscaled 0 of 2 inputs" in proc.stdout and "2 skipped" in proc.stdout
+    assert "photo_up_up" not in " ".join(os.listdir(folder))
+
+
+def _icc_profile():
+    from PIL import ImageCms  # pylint: disable=import-outside-toplevel
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpeg", "webp"])
+def test_icc_profile_and_exif_are_kept(tmp_path, image_format):
+    icc = _icc_profile()
+    image = Image.fromarray(photo(8, 10))
+    exif = image.getexif()
+    exif[0x010F] = "Camera maker"  # Make
+    source = write(tmp_path / "a.jpg", image, icc_profile=icc, exif=exif.tobytes())
+    out = upscale.output_path(source, str(tmp_path), image_format)
+    upscale.upscale_file(upscale.bicubic_resolver(), source, out, image_format=image_format)
+    with Image.open(out) as result:
+        assert result.info.get("icc_profile") == icc
+        assert result.getexif().get(0x010F) == "Camera maker"
+        assert result.getexif().get(0x0131) == image_files.SOFTWARE
+
+
+def test_alpha_edges_are_premultiplied():
+    yy, xx = np.mgrid[:32, :32]
+    disk = ((yy - 15.5) ** 2 + (xx - 15.5) ** 2 <= 10 ** 2).astype(np.uint8) * 255
+    rgb = np.repeat(disk[..., None], 3, axis=-1)  # white disk on transparent black
+    out = upscale.upscale_array(upscale.bicubic_resolver(), rgb, disk, tile=0).astype(np.float64)
+    alpha = out[..., 3:] / 255
+    over_white = out[..., :3] * alpha + 255 * (1 - alpha)
+    assert over_white.min() >= 255 - 8, over_white.min()
+    assert ((0 < alpha) & (alpha < 1)).sum() > 50  # the edge is there, partly transparent
+
+
+def test_small_images_run_whole_and_large_ones_tiled(tmp_path):
+    assert upscale.resolve_tile("auto", 256, 256) == 0
+    side = int(upscale.WHOLE_IMAGE_PIXELS ** 0.5) + 1
+    assert upscale.resolve_tile("auto", side, side) == upscale.DEFAULT_TILE
+    assert upscale.resolve_tile(96, 256, 256) == 96
+    calls = []
+    bicubic = upscale.bicubic_resolver()
+
+    def counted(lr_u8):
+        calls.append(lr_u8.shape)
+        return bicubic(lr_u8)
+    source = write(tmp_path / "a.png", Image.fromarray(photo(200, 208)))  # above DEFAULT_TILE
+    info = upscale.upscale_file(counted, source, tmp_path / "a_x4.png")
+    assert calls == [(200, 208, 3)] and info["tile"] == 0
+
+
+def test_progress_writes_plain_lines_when_not_a_terminal(monkeypatch):
+    monkeypatch.setattr(common, "PROGRESS_SECONDS", 0)
+    stream = io.StringIO()
+    progress = common.Progress(4, "tile", stream)
+    for _ in range(4):
+        progress.step()
+    progress.finish()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("1/4 tiles (25%)") and "left" in lines[0]
+    assert lines[-1].startswith("4/4 tiles (100%)")
+    assert not {"\x1b", "\r", "\b"} & set(stream.getvalue())
+
+
+def _imports_tensorflow(argv):
+    """Runs argv under `python -X importtime`; True when tensorflow got imported."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-X", "importtime", *argv], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    return proc, any(line.rsplit("|", 1)[-1].strip() == "tensorflow"
+                     for line in proc.stderr.splitlines())
+
+
+@pytest.mark.parametrize("argv", [
+    ["-m", "srgan_tf.upscale", "--help"],
+    ["-m", "srgan_tf.upscale", "a.png", "--output_dir", "out", "--tile", "-1"],
+    ["-m", "srgan_tf.upscale", "missing.png", "--output_dir", "out"],
+    ["-m", "srgan_tf.evaluate", "--help"],
+    ["export.py", "--help"],
+])
+def test_help_and_usage_errors_skip_tensorflow(argv):
+    proc, imported = _imports_tensorflow(argv)
+    assert proc.returncode in (0, 1, 2) and not imported, proc.stderr[-2000:]

@@ -31,12 +31,14 @@ def define_flags():
                       "ones; auto: bf16 where the hardware runs it natively.")
     flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
     flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")
-    flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
+    flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png "
+                        "(existing files are kept unless --overwrite).")
+    flags.DEFINE_bool("overwrite", False, "Replace existing files in --save_dir and an existing "
+                      "--report folder.")
     flags.DEFINE_bool("artifacts", False, "Also report colour shift, high-frequency energy ratio "
                       "SR/HR and checkerboard ratio.")
     flags.DEFINE_string("report", None, "Writes an HTML comparison report to REPORT/index.html "
                         "(with its images; opens from disk, no network).")
-    flags.DEFINE_bool("overwrite", False, "Replace an existing --report folder.")
 
 
 def _format_db(value):
@@ -50,7 +52,7 @@ def format_table(results, label, crop_border):
     for name, result in results.items():
         baseline = "bicubic" in result
         artifacts = "checkerboard" in result
-        header = f"{'image':<24} {'size':>9} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8}"
+        header = f"{'image':<24} {'W x H':>9} {'PSNR-Y':>7} {'SSIM-Y':>7} {'PSNR-RGB':>8}"
         if artifacts:
             header += f" {'colour':>6} {'HF/HR':>6} {'checker':>8}"
         if baseline:
@@ -75,6 +77,8 @@ def format_table(results, label, crop_border):
             lines.append(line)
         lines.append(f"{result['num_images']} images, {result['images_per_s']:.2f} images/s "
                      "(whole-image inference)")
+        for skipped in result.get("skipped", []):
+            lines.append(f"skipped {skipped['name']}: {skipped['reason']}")
     return "\n".join(lines)
 
 
@@ -140,6 +144,10 @@ def main(argv):
         # One model: {set: scores}, as always; several: {label: {set: scores}}.
         common.write_json(next(iter(results.values())) if len(results) == 1 else results,
                           FLAGS.output_json)
+    skipped = evaluate.num_skipped(next(iter(results.values())))  # the same files for every model
+    if skipped:
+        print(f"error: {skipped} file(s) skipped, not scored (listed above)", file=sys.stderr)
+        sys.exit(common.USAGE_EXIT_CODE)
 
 
 def run():
