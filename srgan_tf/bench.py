@@ -55,9 +55,9 @@ BF16_SPEEDUP_TARGET = 2.5  # bf16 init step over the float32 one, where bf16 is 
 PIPELINE_TARGET = 5.0  # tf.data patches/s over the init step's patches/s
 RSS_TARGET_MB = 3000.0  # peak RSS of the tiled upscale, MB of 10^6 bytes
 INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceiling
-# --quick: fewer calls; a train step or inference stops its timed calls after 20 s (the
+# --quick: fewer calls; a train step or inference stops its timed calls after 10 s (the
 # tensorlayer gan step takes ~35 s per call on an AVX2-only 2-core CPU), so the run stays < 5 min.
-QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=20.0)
+QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0)
 DEFAULT_PRECISIONS = ("float32", "mixed_bfloat16")
 CEILING_REPEATS = 10  # the ceilings' minimum repeats, also with --quick
 

@@ -76,7 +76,7 @@ def test_config_errors_name_the_flag(tmp_path):
         bench.BenchConfig(hr_dir=str(tmp_path / "missing")).validate()
     quick = bench.BenchConfig.create(quick=True, repeats=None, warmup=4)
     assert (quick.repeats, quick.warmup, quick.upscale_timeout) == (3, 4, 30.0)
-    assert quick.time_budget == 20.0 and bench.BenchConfig().time_budget is None
+    assert quick.time_budget == 10.0 and bench.BenchConfig().time_budget is None
 
 
 def test_time_calls_stops_at_the_budget():

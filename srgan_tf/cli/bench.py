@@ -18,8 +18,9 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines the benchmark's flags (all optional)."""
     sections = "ceilings,init,gan,pipeline,inference,upscale"
-    flags.DEFINE_bool("quick", False, "Fewer repeats (1 warm-up, median of 3), same shapes; the "
-                      "tiled upscale stops after 30 s (its peak RSS so far is reported).")
+    flags.DEFINE_bool("quick", False, "Fewer repeats (1 warm-up, median of 3, timed calls of a "
+                      "step stop after 10 s), same shapes; the tiled upscale stops after 30 s (its "
+                      "peak RSS so far is reported); without --precisions, native precisions only.")
     flags.DEFINE_string("output_json", None, "Writes every figure to this JSON file.")
     flags.DEFINE_list("sections", sections, f"Subset of {sections}.")
     flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps.")
