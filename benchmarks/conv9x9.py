@@ -3,6 +3,9 @@ ceiling, forward + input and kernel gradients, at [16, 96, 96, 64]: how FoldedCo
 
   python benchmarks/conv9x9.py float32 3      # dtype, rounds (interleaved)
   python benchmarks/conv9x9.py bfloat16 3
+  python benchmarks/conv9x9.py float32 3 first  # the first conv: 9x9 3 -> 64 at [16, 24, 24]
+
+The first conv's input is the data: as in the train step, only its kernel gradient is computed.
 
 Times are process CPU seconds / 2 (two cores), which moves less than wall time when other
 processes share the machine; each candidate's share is (its FLOPs as a 9x9 conv / its time) over
@@ -62,14 +65,44 @@ def columns(x, k):
     return tf.add_n([t[:, :, dx:dx + w, dx * F:(dx + 1) * F] for dx in range(K)])
 
 
-def folded(fold):
-    layer = FoldedConv2D(F, K, padding="same", use_bias=False, fold=fold)
+def folded(fold, filters=F):
+    layer = FoldedConv2D(filters, K, padding="same", use_bias=False, fold=fold)
     return lambda x, k: layer.convolution_op(x, k)
+
+
+def first_conv(dtype, rounds):
+    """Prints the CPU ms of the first conv, 9x9 3 -> 64 at [16, 24, 24], forward + kernel grad."""
+    x = tf.cast(tf.random.stateless_uniform([B, 24, 24, 3], [1, 0], -1, 1), dtype)
+    kernel = tf.cast(tf.random.stateless_normal([K, K, 3, 64], [2, 0]) * 0.05, dtype)
+    gy = tf.cast(tf.random.stateless_uniform([B, 24, 24, 64], [3, 0], -1, 1), dtype)
+    runs = {}
+    for name, fn in [("conv2d", conv2d)] + [(f"fold{s}", folded(s, 64)) for s in (2, 3, 4)]:
+        def run(fn=fn):
+            with tf.GradientTape() as tape:
+                tape.watch(kernel)
+                y = fn(x, kernel)
+            return [y, tape.gradient(y, kernel, output_gradients=gy)]
+        runs[name] = tf.function(run)
+        runs[name]()
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            for _ in range(3):
+                start = time.process_time()
+                _ = [t.numpy() for t in run()]
+                times[name].append((time.process_time() - start) / 2)
+    print(f"| first conv 9x9 3->64, 16x24x24, forward + kernel gradient | {dtype.name} CPU ms / 2 |")
+    print("| --- | --- |")
+    for name, t in times.items():
+        print(f"| {name} | {1e3 * statistics.median(t):.1f} |")
 
 
 def main():
     dtype = tf.as_dtype(sys.argv[1] if len(sys.argv) > 1 else "float32")
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    if sys.argv[3:] == ["first"]:
+        first_conv(dtype, rounds)
+        return
     candidates = {"conv2d": conv2d, "pad8": padded(8), "pad16": padded(16), "taps": taps,
                   "columns": columns, "fold2": folded(2), "fold3": folded(3), "fold4": folded(4)}
     rand = lambda shape, seed: tf.cast(  # noqa: E731

@@ -13,8 +13,8 @@ own compiled step (`Trainer.step_function()`) on a fixed random batch; nothing i
 
 FLOPs are counted, not measured: 2 per multiply-add of every convolution and dense layer, taken
 from the shapes of the Conv2D / MatMul ops of the network's traced forward pass
-(`forward_flops`). Batch norm, activations, pixel shuffle, resizing, losses and Adam are left
-out. A trained network costs 3x its forward pass (forward, then input and weight gradients); in
+(`forward_flops`; a FoldedConv2D counts as the k x k conv it computes). Batch norm,
+activations, pixel shuffle, resizing, losses and Adam are left out. A trained network costs 3x its forward pass (forward, then input and weight gradients); in
 stage gan VGG19 costs 3x its forward up to the tapped layer (forward on HR, forward and input
 gradient on SR) and the discriminator 6x (forward and backward on the HR and on the SR batch).
 

@@ -23,7 +23,8 @@ class Generator(keras.Model):
 
     Args:
       preset: "tensorlayer" (tensorlayer/srgan get_G: 1,518,147 parameters) or "paper"
-        (Ledig et al. Fig. 4: 9x9 first/last conv, PReLU).
+        (Ledig et al. Fig. 4: 9x9 first/last conv, PReLU; the last one computed by FoldedConv2D,
+        with Conv2D's variables).
       num_feat: channels of the residual trunk.
       num_block: number of residual blocks.
       upsample_feat: conv channels before each x2 pixel shuffle.
