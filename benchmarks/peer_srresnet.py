@@ -131,9 +131,12 @@ def main():
                 shares.setdefault((name, policy), []).append(ours["gflops"] / ceiling)
             figures.setdefault(("pytorch SRResNet", policy), []).append(
                 run_peer(policy, args.warmup, args.repeats, args.threads))
-            print(f"round {round_index + 1}/{args.rounds} {policy}: "
-                  + ", ".join(f"{name} {ms[-1]:.0f} ms" for (name, p), ms in figures.items()
-                              if p == policy), file=sys.stderr, flush=True)
+            print(f"round {round_index + 1}/{args.rounds} {policy}: conv ceiling {ceiling:.0f} "
+                  "GFLOP/s, " + ", ".join(
+                      f"{name} {ms[-1]:.0f} ms" + (f" ({shares[(name[5:], p)][-1]:.0%})"
+                                                   if name.startswith("ours") else "")
+                      for (name, p), ms in figures.items() if p == policy),
+                  file=sys.stderr, flush=True)
     print(f"init step, batch {BATCH}, LR {LR_PATCH} -> HR {SCALE * LR_PATCH}, {args.threads} "
           f"threads, median of {args.rounds} interleaved rounds (each the median of "
           f"{args.repeats} steps)\n")
