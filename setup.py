@@ -25,6 +25,9 @@ setuptools.setup(
         # (tensorflow-serving-api 2.21 requires tensorflow>=2.21,<3). Export works without it.
         "serving": ["tensorflow-serving-api>=2.16"],
         "plots": ["matplotlib"],  # training curves of the reference run (srgan_tf/plots.py)
+        # The PyTorch SRResNet timed beside ours (benchmarks/peer_srresnet.py); on CPU-only
+        # machines install the CPU build (e.g. pip install torch==2.13.0 where it is on disk).
+        "peers": ["torch>=2.1"],
     },
     entry_points={
         "console_scripts": [

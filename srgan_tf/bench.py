@@ -13,8 +13,8 @@ own compiled step (`Trainer.step_function()`) on a fixed random batch; nothing i
 
 FLOPs are counted, not measured: 2 per multiply-add of every convolution and dense layer, taken
 from the shapes of the Conv2D / MatMul ops of the network's traced forward pass
-(`forward_flops`). Batch norm, activations, pixel shuffle, resizing, losses and Adam are left
-out. A trained network costs 3x its forward pass (forward, then input and weight gradients); in
+(`forward_flops`; a FoldedConv2D counts as the k x k conv it computes). Batch norm,
+activations, pixel shuffle, resizing, losses and Adam are left out. A trained network costs 3x its forward pass (forward, then input and weight gradients); in
 stage gan VGG19 costs 3x its forward up to the tapped layer (forward on HR, forward and input
 gradient on SR) and the discriminator 6x (forward and backward on the HR and on the SR batch).
 
@@ -42,6 +42,7 @@ from srgan_tf import precision as precision_lib
 from srgan_tf import trainer as trainer_lib
 from srgan_tf.config import PRESETS, SCALE, Recipe, TrainConfig
 from srgan_tf.loading import build_generator
+from srgan_tf.models.blocks import folded_op_name
 from srgan_tf.upscale import DEFAULT_TILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +55,10 @@ BF16_SPEEDUP_TARGET = 2.5  # bf16 init step over the float32 one, where bf16 is 
 PIPELINE_TARGET = 5.0  # tf.data patches/s over the init step's patches/s
 RSS_TARGET_MB = 3000.0  # peak RSS of the tiled upscale, MB of 10^6 bytes
 INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceiling
-QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0)
+# --quick: fewer calls; a train step or inference stops its timed calls after 10 s (the
+# tensorlayer gan step takes ~35 s per call on an AVX2-only 2-core CPU), so the run stays < 5 min.
+QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0)
+DEFAULT_PRECISIONS = ("float32", "mixed_bfloat16")
 CEILING_REPEATS = 10  # the ceilings' minimum repeats, also with --quick
 
 
@@ -74,7 +78,8 @@ class BenchConfig:
 
     sections: Tuple[str, ...] = SECTIONS
     presets: Tuple[str, ...] = PRESETS
-    precisions: Tuple[str, ...] = ("float32", "mixed_bfloat16")
+    precisions: Tuple[str, ...] = DEFAULT_PRECISIONS
+    skipped_precisions: Tuple[str, ...] = ()  # default ones --quick left out: not native here
     batch_size: int = 16  # train batch, and batch of the conv ceiling
     lr_patch: int = 24  # LR side of the train patches; HR side is 4x
     matmul_size: int = 4096  # square matmul of the matmul ceiling
@@ -90,13 +95,29 @@ class BenchConfig:
     repeats: int = 10
     pipeline_batches: int = 25  # batches per timed pipeline repeat
     jit_compile: bool = False  # re-wrap the train step with XLA (tf.function(jit_compile=True))
+    time_budget: Optional[float] = None  # s: a step / inference stops its timed calls after it
     recipe_overrides: Tuple[Tuple[str, object], ...] = ()
     quick: bool = False  # recorded only; `create(quick=True)` sets the fewer repeats
 
     @classmethod
-    def create(cls, quick=False, **overrides):
-        """Returns a config with QUICK's fewer repeats when `quick`; None overrides are ignored."""
+    def create(cls, quick=False, native=None, **overrides):
+        """Returns a config with QUICK's fewer repeats when `quick`; None overrides are ignored.
+
+        With `quick` and no `precisions` given, only the default precisions this machine runs
+        natively are timed (an emulated bf16 step takes minutes on an AVX2 CPU), and the others
+        are logged in one line and kept in `skipped_precisions`; given `precisions` are timed as
+        they are. `native`: the natively computed policies (default
+        `precision.native_precisions()`).
+        """
         values = dict(QUICK) if quick else {}
+        if quick and overrides.get("precisions") is None:
+            native = precision_lib.native_precisions() if native is None else native
+            values["precisions"] = tuple(p for p in DEFAULT_PRECISIONS if p in native)
+            values["skipped_precisions"] = tuple(p for p in DEFAULT_PRECISIONS if p not in native)
+            if values["skipped_precisions"]:
+                logging.warning("--quick times %s only: %s is emulated on this machine (--precisions "
+                                "forces it)", ",".join(values["precisions"]),
+                                ",".join(values["skipped_precisions"]))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(quick=quick, **values)
 
@@ -129,6 +150,8 @@ class BenchConfig:
             raise ValueError(f"--warmup must be >= 0, got {self.warmup}")
         if not self.infer_sizes or min(self.infer_sizes) <= 0:
             raise ValueError(f"--infer_sizes must be positive sides, got {self.infer_sizes}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            raise ValueError(f"time_budget must be positive, got {self.time_budget}")
         if self.upscale_timeout is not None and self.upscale_timeout <= 0:
             raise ValueError(f"--upscale_timeout must be positive, got {self.upscale_timeout}")
         if {"init", "gan", "pipeline"} & set(self.sections) \
@@ -140,8 +163,14 @@ class BenchConfig:
 # ---------------------------------------------------------------------------------------------
 # FLOPs.
 
+_FOLDED_OP = re.compile(folded_op_name(r"(\d+)", r"(\d+)"))
+
+
 def _op_flops(op):
-    """FLOPs (2 per multiply-add) of one Conv2D / MatMul graph op; 0 for any other op."""
+    """FLOPs (2 per multiply-add) of one Conv2D / MatMul graph op; 0 for any other op.
+
+    The Conv2D of a `FoldedConv2D` counts as the k x k conv it computes (over whole fold blocks).
+    """
     if op.type in ("PartitionedCall", "StatefulPartitionedCall"):
         raise ValueError(f"forward_flops cannot look inside the nested function {op.name}")
     if op.type not in ("Conv2D", "MatMul"):
@@ -151,6 +180,10 @@ def _op_flops(op):
         raise ValueError(f"{op.name} has an undefined output shape {out}: give a full input shape")
     if op.type == "Conv2D":
         kernel_h, kernel_w, channels_in, _ = op.inputs[1].shape
+        folded = _FOLDED_OP.search(op.name)
+        if folded:  # a FoldedConv2D: count the k x k conv it computes, not its zero weights
+            kernel, fold = int(folded.group(1)), int(folded.group(2))
+            return 2 * out.num_elements() * kernel * kernel * channels_in // fold ** 2
         return 2 * out.num_elements() * kernel_h * kernel_w * channels_in
     a = op.inputs[0].shape
     inner = a[0] if op.get_attr("transpose_a") else a[1]
@@ -201,8 +234,12 @@ def _wait(outputs):
         tf.reshape(tensor, [-1])[:1].numpy()
 
 
-def time_calls(fn, warmup, repeats):
-    """Calls `fn()` `warmup` times, then returns the wall times (seconds) of `repeats` calls."""
+def time_calls(fn, warmup, repeats, budget=None):
+    """Calls `fn()` `warmup` times, then returns the wall times (seconds) of `repeats` calls.
+
+    With `budget` (seconds), the timed calls stop early once they have taken that long together
+    (at least one call is timed).
+    """
     for _ in range(warmup):
         _wait(fn())
     times = []
@@ -210,6 +247,8 @@ def time_calls(fn, warmup, repeats):
         start = time.perf_counter()
         _wait(fn())
         times.append(time.perf_counter() - start)
+        if budget is not None and sum(times) >= budget:
+            break
     return times
 
 
@@ -309,7 +348,7 @@ def _time_step(config, stage, preset, checkpoint_dir):
         step = tf.function(step.python_function, jit_compile=True)
     lr = _random([batch, patch, patch, 3], seed=4)
     hr = _random([batch, SCALE * patch, SCALE * patch, 3], seed=5)
-    times = time_calls(lambda: step(lr, hr), config.warmup, config.repeats)
+    times = time_calls(lambda: step(lr, hr), config.warmup, config.repeats, config.time_budget)
     return times, train_step_flops(trainer, batch, patch)
 
 
@@ -370,7 +409,8 @@ def _time_inference(config):
     figures = {}
     for size in config.infer_sizes:
         x = _random([1, size, size, 3], seed=6)
-        figures[size] = (time_calls(lambda: run(x), config.warmup, config.repeats),
+        figures[size] = (time_calls(lambda: run(x), config.warmup, config.repeats,
+                                    config.time_budget),
                          forward_flops(generator, [1, size, size, 3]))
     return figures
 
@@ -678,7 +718,9 @@ def format_table(results):
     lines = [f"srgan_tf benchmark: batch {batch}, LR patch {patch} (HR {SCALE * patch}); "
              f"median of {settings['repeats']} after {settings['warmup']} warm-up"
              + (" (--quick)" if settings["quick"] else "")
-             + (", train steps with jit_compile" if settings["jit_compile"] else ""), "",
+             + (", train steps with jit_compile" if settings["jit_compile"] else "")
+             + (f"; not timed: {','.join(settings['skipped_precisions'])} (emulated here; "
+                "--precisions forces it)" if settings.get("skipped_precisions") else ""), "",
              _row("#", "measurement", "precision", "time", "throughput", "GFLOP/s",
                   "of ceiling", "target"),
              _row(*["---"] * 8)]

@@ -51,6 +51,30 @@ def gpu_compute_capabilities():
     return capabilities
 
 
+def native_precisions(features=None, gpus=None):
+    """Returns the Keras policies this machine computes without emulation.
+
+    float32 always; mixed_bfloat16 on CPUs with AMX-BF16 or AVX512-BF16 and on GPUs of compute
+    capability 8.0+; mixed_float16 on GPUs only (CPUs have no float16 dot products).
+
+    Args:
+      features: CPU features as `cpu_features()` names them (default: this CPU's).
+      gpus: GPU compute capabilities (default: this machine's).
+    Returns:
+      tuple of policy names, in PRECISIONS order.
+    """
+    gpus = gpu_compute_capabilities() if gpus is None else gpus
+    native = ["float32"]
+    if gpus:
+        native += ["mixed_bfloat16"] if min(gpus) >= (8, 0) else []
+        native.append("mixed_float16")
+    else:
+        features = cpu_features() if features is None else features
+        if {"AMX-BF16", "AVX512-BF16"} & set(features):
+            native.append("mixed_bfloat16")
+    return tuple(native)
+
+
 def resolve_precision(precision="auto", features=None, gpus=None):
     """Resolves `auto` to the precision this machine runs fastest without emulation.
 

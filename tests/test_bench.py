@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import types
 
 import keras
@@ -12,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from srgan_tf import bench
+from srgan_tf import precision as precision_lib
 from srgan_tf.models import Discriminator, Generator
 from tests.conftest import REPO, write_images
 
@@ -74,6 +76,40 @@ def test_config_errors_name_the_flag(tmp_path):
         bench.BenchConfig(hr_dir=str(tmp_path / "missing")).validate()
     quick = bench.BenchConfig.create(quick=True, repeats=None, warmup=4)
     assert (quick.repeats, quick.warmup, quick.upscale_timeout) == (3, 4, 30.0)
+    assert quick.time_budget == 10.0 and bench.BenchConfig().time_budget is None
+
+
+def test_time_calls_stops_at_the_budget():
+    calls = []
+    fn = lambda: calls.append(time.sleep(0.05)) or tf.zeros([1])  # noqa: E731
+    assert len(bench.time_calls(fn, warmup=1, repeats=5, budget=0.08)) == 2
+    assert len(calls) == 3
+    assert len(bench.time_calls(fn, warmup=0, repeats=3)) == 3
+
+
+@pytest.mark.parametrize("features,timed", [
+    (["AVX2"], ("float32",)),
+    (["AVX2", "AVX-512", "AVX512-BF16"], ("float32", "mixed_bfloat16"))])
+def test_quick_times_only_native_precisions_unless_forced(monkeypatch, features, timed):
+    # The CPU's features are injected, so this runs the same on any CPU.
+    monkeypatch.setattr(precision_lib, "cpu_features", lambda *_: features)
+    monkeypatch.setattr(precision_lib, "gpu_compute_capabilities", lambda: [])
+    skipped = tuple(p for p in bench.DEFAULT_PRECISIONS if p not in timed)
+    quick = bench.BenchConfig.create(quick=True, precisions=None)
+    assert (quick.precisions, quick.skipped_precisions) == (timed, skipped)
+    forced = bench.BenchConfig.create(quick=True, precisions=("float32", "mixed_bfloat16"))
+    assert (forced.precisions, forced.skipped_precisions) == (("float32", "mixed_bfloat16"), ())
+    full = bench.BenchConfig.create(precisions=None)  # without --quick: every default one
+    assert (full.precisions, full.skipped_precisions) == (bench.DEFAULT_PRECISIONS, ())
+    results = {"system": {"intra_op_threads": 2, "usable_cores": 2, "cores": 2,
+                          "cpu_features": features, "onednn_opts": "default",
+                          "tensorflow": tf.__version__, "device": "CPU: x"},
+               "settings": bench._settings(quick), "details": {}, "targets": [],
+               **dict.fromkeys(["matmul_gflops", "conv_gflops", "pipeline_patches_per_s",
+                                "infer_ms", "upscale_2048_peak_rss_mb"])}
+    header = bench.format_table(results).splitlines()[0]
+    assert ("not timed: mixed_bfloat16 (emulated here; --precisions forces it)" in header) \
+        == bool(skipped)
 
 
 def test_tiny_run_has_the_json_shape(tmp_path):

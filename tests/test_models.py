@@ -1,5 +1,8 @@
 """Generator and discriminator: shapes, ranges, parameter counts, saving."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -192,3 +195,128 @@ def test_fused_batch_norm_runs_the_fused_kernel_only_where_it_can():
     assert "FusedBatchNormV3" not in _ops_of(fused, x, training=True)
     flat = batch_norm(0.02, 0.9, 1e-5)
     assert "FusedBatchNormV3" not in _ops_of(flat, tf.zeros([2, 8]), training=True)
+
+
+def _conv_pair(filters, kernel, channels_in, fold, dtype_policy="float32", **kwargs):
+    """A Conv2D and a FoldedConv2D with the same (random) weights, built for `channels_in`."""
+    from srgan_tf.models.blocks import FoldedConv2D
+    args = dict(padding="same", dtype=dtype_policy, bias_initializer="random_normal", **kwargs)
+    plain = keras.layers.Conv2D(filters, kernel, **args)
+    folded = FoldedConv2D(filters, kernel, fold=fold, **args)
+    for layer in (plain, folded):
+        layer.build([None, None, None, channels_in])
+    folded.set_weights(plain.get_weights())
+    return plain, folded
+
+
+def _forward_backward(layer, x, grad_y, jit_compile=False):
+    """(y, dy/dx, dy/dkernel, dy/dbias) of `layer` at `x` for the output gradient `grad_y`."""
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+        return [y] + tape.gradient(y, [x, layer.kernel, layer.bias],
+                                   output_gradients=tf.cast(grad_y, y.dtype))
+    return [t.numpy().astype(np.float32)
+            for t in tf.function(run, jit_compile=jit_compile)(x)]
+
+
+@pytest.mark.parametrize("h,w,kernel,channels_in,filters,fold", [
+    (96, 96, 9, 64, 3, 2),  # the paper's last conv (batch 2)
+    (7, 11, 9, 5, 3, 2),  # odd sizes: padded to whole blocks, cropped
+    (5, 3, 9, 4, 3, 3),  # smaller than the kernel
+    (13, 10, 4, 3, 2, 2),  # even kernel: "same" pads 1 before, 2 after
+    (9, 9, 9, 3, 8, 4)])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_folded_conv_computes_conv2d(h, w, kernel, channels_in, filters, fold, jit_compile):
+    plain, folded = _conv_pair(filters, kernel, channels_in, fold)
+    x = tf.random.normal([2, h, w, channels_in], seed=3)
+    grad_y = tf.random.normal([2, h, w, filters], seed=4)
+    expected = _forward_backward(plain, x, grad_y)
+    got = _forward_backward(folded, x, grad_y, jit_compile)
+    for name, e, g in zip(("y", "dx", "dkernel", "dbias"), expected, got):
+        assert g.shape == e.shape
+        # float32 rounding of sums of up to 81 x 64 x 2 products (96 x 96 x 2 for the kernel
+        # gradient) summed in another order: measured up to 4e-6 of the largest value.
+        np.testing.assert_allclose(g, e, rtol=0, atol=1e-5 * np.abs(e).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("policy,tol", [("mixed_bfloat16", 2e-2), ("mixed_float16", 5e-3)])
+def test_folded_conv_runs_under_mixed_precision(policy, tol):
+    plain, folded = _conv_pair(3, 9, 8, 2, dtype_policy=policy)
+    x = tf.random.normal([2, 10, 6, 8], seed=5)
+    grad_y = tf.random.normal([2, 10, 6, 3], seed=6)
+    expected = _forward_backward(plain, x, grad_y)
+    got = _forward_backward(folded, x, grad_y)
+    assert folded(x).dtype == plain(x).dtype == keras.mixed_precision.Policy(policy).compute_dtype
+    for name, e, g in zip(("y", "dx", "dkernel", "dbias"), expected, got):
+        np.testing.assert_allclose(g, e, rtol=0, atol=tol * np.abs(e).max(), err_msg=name)
+
+
+def test_folded_conv_keeps_conv2d_paths_only_where_it_does_not_fold():
+    from srgan_tf.models.blocks import FoldedConv2D
+    strided, valid = FoldedConv2D(3, 9, strides=2, padding="same"), FoldedConv2D(3, 9)
+    x = tf.random.normal([1, 12, 12, 4])
+    for layer in (strided, valid):
+        plain = keras.layers.Conv2D.from_config(
+            {k: v for k, v in layer.get_config().items() if k != "fold"})
+        layer.build(x.shape)
+        plain.build(x.shape)
+        plain.set_weights(layer.get_weights())
+        np.testing.assert_array_equal(layer(x).numpy(), plain(x).numpy())
+    with pytest.raises(ValueError, match="fold must be >= 1, got 0"):
+        FoldedConv2D(3, 9, fold=0)
+
+
+def test_paper_generator_keeps_conv2d_variables():
+    # Checkpoints and .keras files name and shape conv_last's weights as a Conv2D's; only the
+    # paper preset folds, the tensorlayer generator keeps Keras's own layer.
+    from srgan_tf.models.blocks import FoldedConv2D
+    paper, tensorlayer = Generator("paper"), Generator("tensorlayer")
+    for g in (paper, tensorlayer):
+        g(tf.zeros([1, 8, 8, 3]))
+    assert isinstance(paper.conv_last, FoldedConv2D) and paper.conv_last.fold == 2
+    assert type(tensorlayer.conv_last) is keras.layers.Conv2D
+    assert [(v.path, tuple(v.shape)) for v in paper.conv_last.weights] == [
+        (f"{paper.name}/conv_last/kernel", (9, 9, 64, 3)), (f"{paper.name}/conv_last/bias", (3,))]
+    assert not isinstance(paper.conv_first, FoldedConv2D)
+
+
+_MIRRORED = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from tests.test_models import _conv_pair
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+with strategy.scope():
+    plain, folded = _conv_pair(3, 9, 8, 2)
+x = tf.random.normal([4, 10, 7, 8], seed=7)
+
+@tf.function
+def step(x):
+    def replica(x):
+        grads = []
+        for layer in (plain, folded):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(layer(x) ** 2)
+            grads.append(tape.gradient(loss, layer.kernel))
+        return grads
+    return strategy.run(replica, (x,))
+
+batches = strategy.experimental_distribute_values_from_function(
+    lambda ctx: x[2 * ctx.replica_id_in_sync_group:2 * ctx.replica_id_in_sync_group + 2])
+expected, got = step(batches)
+for e, g in zip(strategy.experimental_local_results(expected),
+                strategy.experimental_local_results(got)):
+    np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=0, atol=1e-5 * np.abs(e.numpy()).max())
+print("replicas", len(strategy.experimental_local_results(got)))
+"""
+
+
+def test_folded_conv_under_mirrored_strategy():
+    # Logical devices must be set before TensorFlow initialises: a fresh process.
+    from tests.conftest import REPO
+    result = subprocess.run([sys.executable, "-c", _MIRRORED], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout

@@ -26,6 +26,16 @@ def test_auto_uses_bf16_only_where_native(features, gpus, expected):
     assert precision.resolve_precision("auto", features, gpus) == expected
 
 
+@pytest.mark.parametrize("features,gpus,expected", [
+    (["AVX2"], [], ("float32",)),
+    (["AVX2", "AVX-512", "AVX512-BF16"], [], ("float32", "mixed_bfloat16")),
+    (["AVX2", "AMX-BF16"], [], ("float32", "mixed_bfloat16")),
+    ([], [(7, 5)], ("float32", "mixed_float16")),
+    ([], [(8, 0), (9, 0)], ("float32", "mixed_bfloat16", "mixed_float16"))])
+def test_native_precisions(features, gpus, expected):
+    assert precision.native_precisions(features, gpus) == expected
+
+
 def test_explicit_precision_is_kept_and_unknown_rejected():
     assert precision.resolve_precision("float32", ["AMX-BF16"], []) == "float32"
     with pytest.raises(ValueError, match="--precision must be one of .* got 'fp8'"):

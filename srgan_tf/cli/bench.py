@@ -18,13 +18,15 @@ FLAGS = flags.FLAGS
 def define_flags():
     """Defines the benchmark's flags (all optional)."""
     sections = "ceilings,init,gan,pipeline,inference,upscale"
-    flags.DEFINE_bool("quick", False, "Fewer repeats (1 warm-up, median of 3), same shapes; the "
-                      "tiled upscale stops after 30 s (its peak RSS so far is reported).")
+    flags.DEFINE_bool("quick", False, "Fewer repeats (1 warm-up, median of 3, timed calls of a "
+                      "step stop after 10 s), same shapes; the tiled upscale stops after 30 s (its "
+                      "peak RSS so far is reported); without --precisions, native precisions only.")
     flags.DEFINE_string("output_json", None, "Writes every figure to this JSON file.")
     flags.DEFINE_list("sections", sections, f"Subset of {sections}.")
     flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps.")
     flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"],
-                      "Keras policies: float32, mixed_bfloat16, mixed_float16 (GPUs before 8.0).")
+                      "Keras policies: float32, mixed_bfloat16, mixed_float16 (GPUs before 8.0). "
+                      "With --quick and this flag not given, only the native ones are timed.")
     flags.DEFINE_integer("batch_size", 16, "Batch of the train steps and of the conv ceiling.")
     flags.DEFINE_integer("lr_patch", 24, "LR patch side of the train steps (HR is 4x).")
     flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmul ceiling.")
@@ -63,7 +65,8 @@ def main(argv):
     try:
         config = bench.BenchConfig.create(
             quick=FLAGS.quick, sections=tuple(FLAGS.sections), presets=tuple(FLAGS.presets),
-            precisions=tuple(FLAGS.precisions), batch_size=FLAGS.batch_size,
+            precisions=tuple(FLAGS.precisions) if FLAGS["precisions"].present else None,
+            batch_size=FLAGS.batch_size,
             lr_patch=FLAGS.lr_patch, matmul_size=FLAGS.matmul_size, conv_size=FLAGS.conv_size,
             conv_feat=FLAGS.conv_feat, hr_dir=FLAGS.hr_dir, infer_preset=FLAGS.infer_preset,
             infer_sizes=infer_sizes, upscale_size=FLAGS.upscale_size,

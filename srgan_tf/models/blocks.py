@@ -1,6 +1,7 @@
 """Layers shared by the generator and the discriminator."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -33,6 +34,99 @@ class ICNR(keras.initializers.Initializer):
 
     def get_config(self):
         return {"stddev": self.stddev, "scale": self.scale, "seed": self.seed}
+
+
+def fold_kernel_index(kernel_size, channels_in, channels_out, fold):
+    """Where each weight of a k x k kernel goes in the same conv on a space-to-depth grid.
+
+    A stride-1 "same" k x k convolution of [B, H, W, C] equals an m x m "valid" convolution of
+    `space_to_depth(x, s)` (zero-padded by whole blocks) to s*s*F channels, followed by
+    `depth_to_space(., s)`. Output sub-pixel p of block I reads input sub-pixel q of block
+    I + a - lo through tap d = s * (a - lo) + q - p + (k - 1) // 2 of the original kernel.
+
+    Args:
+      kernel_size: k of the original kernel.
+      channels_in, channels_out: C and F of the original kernel [k, k, C, F].
+      fold: s, the space-to-depth block size.
+    Returns:
+      (index, (lo, hi)): index int32 [m, m, s*s*C, s*s*F] into the flattened original kernel
+      followed by one zero (index k*k*C*F), and the blocks of zero padding before / after.
+    """
+    k, c, f, s = kernel_size, channels_in, channels_out, fold
+    before = (k - 1) // 2
+    lo, hi = -(-before // s), -(-(k - 1 - before) // s)  # ceil divisions
+    blocks, sub = np.arange(lo + hi + 1), np.arange(s)
+    tap = (s * (blocks[:, None, None] - lo) + sub[None, :, None] - sub[None, None, :]
+           + before)  # [a, q, p]
+    dy = tap[:, None, :, None, None, :, None, None]  # -> [a, b, qy, qx, c, py, px, f]
+    dx = tap[None, :, None, :, None, None, :, None]
+    ch = np.arange(c)[:, None, None, None]
+    out = np.arange(f)
+    index = ((dy * k + dx) * c + ch) * f + out
+    index = np.where((dy >= 0) & (dy < k) & (dx >= 0) & (dx < k), index, k * k * c * f)
+    m = lo + hi + 1
+    return index.reshape(m, m, s * s * c, s * s * f).astype(np.int32), (lo, hi)
+
+
+FOLDED_OP_PREFIX = "folded_conv"
+
+
+def folded_op_name(kernel_size, fold):
+    """Name of the Conv2D op of a FoldedConv2D, from which `bench` counts the original's FLOPs."""
+    return f"{FOLDED_OP_PREFIX}_k{kernel_size}_s{fold}"
+
+
+@keras.saving.register_keras_serializable(package="srgan_tf")
+class FoldedConv2D(keras.layers.Conv2D):
+    """Keras Conv2D that computes a "same" k x k conv with few filters on a space-to-depth grid.
+
+    A 9x9 conv from 64 channels to 3 runs at a few percent of the CPU's convolution throughput:
+    three output channels are the worst case for oneDNN's blocked kernels, forward and backward.
+    The same conv on `space_to_depth(x, fold)` has fold^2 times the channels in and out and a
+    smaller kernel (5x5 for 9x9 and fold 2), whose weights are the original ones gathered by
+    `fold_kernel_index` (and zeros): more multiply-adds (1.23x for 9x9, fold 2), at a much higher
+    rate. It computes what Conv2D computes, within float rounding, forward and backward.
+
+    The variables are Conv2D's own (same names and shapes: `kernel` [k, k, C, F], `bias` [F]), so
+    checkpoints, `.keras` files and SavedModels are those of a Conv2D. Strides, dilation, groups,
+    "valid" padding and channels_first take Conv2D's path unchanged. Any H x W: the input is
+    zero-padded to whole blocks and the output cropped.
+
+    Args:
+      fold: space-to-depth block size (>= 1; 1 is Conv2D's own path).
+      *args, **kwargs: those of keras.layers.Conv2D.
+    """
+
+    def __init__(self, *args, fold=2, **kwargs):
+        super().__init__(*args, **kwargs)
+        if fold < 1:
+            raise ValueError(f"fold must be >= 1, got {fold}")
+        self.fold = fold
+
+    def _folds(self):
+        return (self.fold > 1 and self.padding == "same" and self.data_format == "channels_last"
+                and self.groups == 1 and tuple(self.strides) == (1, 1)
+                and tuple(self.dilation_rate) == (1, 1)
+                and self.kernel_size[0] == self.kernel_size[1])
+
+    def convolution_op(self, inputs, kernel):
+        """inputs: float [B, H, W, C]; kernel: [k, k, C, F] -> float [B, H, W, F]."""
+        if not self._folds():
+            return super().convolution_op(inputs, kernel)
+        k, s = self.kernel_size[0], self.fold
+        channels_in, filters = kernel.shape[2], kernel.shape[3]
+        index, (lo, hi) = fold_kernel_index(k, channels_in, filters, s)
+        flat = tf.concat([tf.reshape(kernel, [-1]), tf.zeros([1], kernel.dtype)], 0)
+        folded = tf.gather(flat, index)  # [m, m, s*s*C, s*s*F]
+        height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
+        pad_h, pad_w = (-height) % s, (-width) % s  # up to whole blocks
+        x = tf.pad(inputs, [[0, 0], [s * lo, s * hi + pad_h], [s * lo, s * hi + pad_w], [0, 0]])
+        y = tf.nn.conv2d(tf.nn.space_to_depth(x, s), folded, 1, "VALID",
+                         name=folded_op_name(k, s))
+        return tf.nn.depth_to_space(y, s)[:, :height, :width, :]
+
+    def get_config(self):
+        return {**super().get_config(), "fold": self.fold}
 
 
 @keras.saving.register_keras_serializable(package="srgan_tf")
