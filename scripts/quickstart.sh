@@ -20,9 +20,9 @@ init_done=$SECONDS
 # Stage gan runs VGG19 on 224x224 resizes of the SR and HR batches: batch 4 keeps a step short.
 python train.py --stage gan --steps "${GAN_STEPS:-4}" --batch_size 4 "${common[@]}"
 gan_done=$SECONDS
-python -m srgan_tf.upscale data/sample/chelsea.png --output_dir "$RUN/upscaled" --checkpoint_dir "$RUN"
+python -m srgan_tf.upscale data/sample/chelsea.png --output_dir "$RUN/upscaled" --checkpoint_dir "$RUN" \
+    --precision float32
 echo "stage init $((init_done - start)) s, stage gan $((gan_done - init_done)) s, upscale $((SECONDS - gan_done)) s"
 echo "done: see $RUN/{init,gan}/sample_x4.png (bicubic | SR | HR) and $RUN/upscaled/chelsea_x4.png"
-venv="$VIRTUAL_ENV"
-[ "${venv#"$PWD"/}" != "$venv" ] && venv="${venv#"$PWD"/}"
+venv="${VIRTUAL_ENV#"$PWD"/}"  # relative when it is the project's .venv
 echo "to use srgan_tf from your shell: . $venv/bin/activate  (then e.g. srgan-upscale --help)"
