@@ -18,7 +18,7 @@ activations, pixel shuffle, resizing, losses and Adam are left out. A trained ne
 stage gan VGG19 costs 3x its forward up to the tapped layer (forward on HR, forward and input
 gradient on SR) and the discriminator 6x (forward and backward on the HR and on the SR batch).
 
-`python -m srgan_tf.bench` runs the CLI (srgan_tf/cli/bench.py); BENCHMARKS.md has the figures.
+`python -m srgan_tf.bench` runs the CLI (srgan_tf/cli/bench.py); docs/benchmarks.md has the figures.
 """
 
 import dataclasses
@@ -73,7 +73,7 @@ class BenchConfig:
     """What `run_benchmark` measures, and how often.
 
     `recipe_overrides` changes the architecture (e.g. (("num_block", 1),) for tests); the
-    figures of BENCHMARKS.md use the presets as they are.
+    figures of docs/benchmarks.md use the presets as they are.
     """
 
     sections: Tuple[str, ...] = SECTIONS

@@ -11,7 +11,7 @@ from srgan_tf.config import STAGES, Recipe
 from srgan_tf.models import Generator
 
 CONFIG_FILE = "config.json"
-# Generators trained by the reference run (RESULTS.md), shipped in the repository's weights/.
+# Generators trained by the reference run (docs/results.md), shipped in the repository's weights/.
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 SHIPPED_MODELS = {"srresnet": "srresnet_x4.keras", "srgan": "srgan_x4.keras"}
 DEFAULT_MODEL = "srresnet"

@@ -41,7 +41,7 @@ def test_shipped_models_are_in_the_repository():
 
 @pytest.mark.parametrize("name", sorted(loading.SHIPPED_MODELS))
 def test_shipped_models_reproduce_their_published_scores(name):
-    # weights/scores.json holds the float32 rows of RESULTS.md ("The shipped files"), measured
+    # weights/scores.json holds the float32 rows of docs/results.md ("The shipped files"), measured
     # with `python -m srgan_tf.evaluate --model NAME --artifacts`. Set5 is re-measured here.
     set5 = shared_dir("Set5")
     with open(os.path.join(loading.WEIGHTS_DIR, "scores.json"), encoding="utf-8") as f:
