@@ -366,6 +366,28 @@ def test_versions_are_added_never_overwritten(generator, tmp_path, monkeypatch):
     assert sorted(os.listdir(base)) == ["1", "2", "7"]  # no version 8, no temporary directory
 
 
+def test_check_saved_model_refuses_the_export_of_another_generator(exported, monkeypatch):
+    """The fixture's export passed this check against its own generator; another one fails."""
+    config = serving.ServingConfig(tile_size=TILE, max_input_pixels=MAX_PIXELS)
+    other = lively_generator(seed=1)
+    outputs, run = {}, serving.run_like_tf_serving
+
+    def run_once(path, requests):  # the same requests both times: load the export once
+        if path not in outputs:
+            outputs[path] = run(path, requests)
+        return outputs[path]
+
+    monkeypatch.setattr(serving, "run_like_tf_serving", run_once)
+    with pytest.raises(ValueError, match=r"/1: serving_default differs from the Keras generator "
+                                         r"by [0-9.]+e-0[0-9]"):
+        serving.check_saved_model(exported, other, config)
+    # The encoded signature is checked on its own too.
+    monkeypatch.setattr(serving, "CHECK_TOLERANCE", float("inf"))
+    with pytest.raises(ValueError, match=r"/1: upscale_image differs from the Keras generator "
+                                         r"by [0-9]+/255"):
+        serving.check_saved_model(exported, other, config)
+
+
 def test_warmup_requests_replay(exported, loaded):
     records = list(tf.data.TFRecordDataset(os.path.join(exported, serving.WARMUP_FILE)))
     assert len(records) == 2
