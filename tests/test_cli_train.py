@@ -40,6 +40,7 @@ def test_bad_usage_is_one_line_and_exit_code_2(tmp_path, args, message):
     lines = _error_line(result)
     assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "RUN").exists()  # refused before any work: no run directory
 
 
 def test_folder_without_usable_images_exits_2(tmp_path):
