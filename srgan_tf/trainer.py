@@ -457,14 +457,12 @@ class Trainer:
         if not self.is_chief:
             return
         path = os.path.join(self.config.stage_dir, GENERATOR_FILE)
-        tmp = path[:-len(".keras")] + ".tmp.keras"
-        self.generator.save(tmp)
-        os.replace(tmp, path)
+        files_lib.write_atomically(path, self.generator.save, suffix=".keras")
         lr, hr = self.data.fixed_batch(count=1)
         row = imaging.signed_to_uint8(imaging.unit_to_signed(self._comparison(lr, hr)))[0]
         sample = os.path.join(self.config.stage_dir, SAMPLE_FILE)
-        tf.io.write_file(sample + ".tmp", tf.io.encode_png(row))
-        os.replace(sample + ".tmp", sample)
+        png = tf.io.encode_png(row)
+        files_lib.write_atomically(sample, lambda temp: tf.io.write_file(temp, png))
         logging.info("wrote %s and %s", path, sample)
 
 

@@ -254,3 +254,31 @@ def test_a_failed_checkpoint_write_is_clear_and_keeps_the_previous_one(tmp_path,
     assert int(resumed.step.numpy()) == 2
     resumed.train()
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-6")
+
+
+@pytest.mark.parametrize("failing", ["generator.keras", "sample_x4.png"])
+def test_a_failed_final_write_keeps_the_old_file(tmp_path, image_dir, tiny_recipe, monkeypatch,
+                                                failing):
+    import errno
+    _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 2)).train()
+    stage = tmp_path / "run" / "init"
+    before = {name: (stage / name).read_bytes() for name in ("generator.keras", "sample_x4.png")}
+    more = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 3))
+
+    def half_then_full(path):  # the file is half written when the disk fills up
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if failing == "generator.keras":
+        save = more.generator.save
+        monkeypatch.setattr(more.generator, "save",
+                            lambda path, **kw: (save(path, **kw), half_then_full(path)))
+    else:
+        write_file = tf.io.write_file
+        monkeypatch.setattr(tf.io, "write_file",
+                            lambda path, data: (write_file(path, data), half_then_full(path)))
+    with pytest.raises(OSError, match="No space left on device"):
+        more.train()
+    assert (stage / failing).read_bytes() == before[failing]
+    assert not [name for name in os.listdir(stage) if "tmp" in name]
