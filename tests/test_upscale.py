@@ -306,6 +306,23 @@ def test_upscale_file_refuses_bad_inputs_and_never_overwrites_one(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a.png", "bad.jpg"]  # no partial or temporary file
 
 
+def test_a_failed_write_leaves_no_output_and_no_temporary(tmp_path, monkeypatch):
+    source = write(tmp_path / "a.png", Image.fromarray(photo(40, 8)))
+    write_band = upscale.PngStreamWriter.write
+
+    def full_after_one_band(self, band):
+        if self.rows_written:
+            raise OSError(28, "No space left on device")
+        write_band(self, band)
+
+    monkeypatch.setattr(upscale.PngStreamWriter, "write", full_after_one_band)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OSError, match="No space left on device"):
+        upscale.upscale_file(upscale.bicubic_resolver(), source, tmp_path / "out" / "a_x4.png",
+                             tile=16, overlap=2)
+    assert os.listdir(tmp_path / "out") == []  # a row band was written, then removed
+
+
 def test_list_inputs(tmp_path):
     write_images(tmp_path / "d", [(8, 8), (8, 8)])
     (tmp_path / "d" / "notes.txt").write_text("not an image")
