@@ -6,7 +6,7 @@ import os
 
 
 @contextlib.contextmanager
-def written_whole(path, overwrite=True):
+def written_whole(path, overwrite=True, suffix=""):
     """Yields a temporary path in `path`'s folder (created if missing) to write the file to.
 
     When the block succeeds the temporary file is renamed to `path`, so readers never see a
@@ -16,8 +16,9 @@ def written_whole(path, overwrite=True):
       path: the file to write.
       overwrite: when False, an existing `path` raises FileExistsError (checked before the
         block runs and again before the rename).
+      suffix: ending of the temporary name, for writers that check it (Keras wants ".keras").
     Yields:
-      str, the temporary path (a hidden name ending in .tmp).
+      str, the temporary path (a hidden name ending in .tmp + `suffix`).
     """
     directory, name = os.path.split(os.path.abspath(path))
 
@@ -26,7 +27,7 @@ def written_whole(path, overwrite=True):
             raise FileExistsError(f"{path} exists")
     refuse()
     os.makedirs(directory, exist_ok=True)
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.tmp{suffix}")
     try:
         yield temp
         refuse()
@@ -34,6 +35,17 @@ def written_whole(path, overwrite=True):
     finally:
         if os.path.exists(temp):
             os.remove(temp)
+
+
+def write_atomically(path, write, suffix=""):
+    """Calls `write(temp)` for a temporary name beside `path`, then renames it to `path`.
+
+    `written_whole` for writers that take a path, e.g. `keras.Model.save`: `path` keeps its old
+    content (or stays absent) until the new one is complete, and a failing `write` leaves no
+    temporary file behind.
+    """
+    with written_whole(path, suffix=suffix) as temp:
+        write(temp)
 
 
 def write_text(path, text):

@@ -90,8 +90,7 @@ def validation_evaluator(val_dir, best_path=None):
                 with open(record, encoding="utf-8") as f:
                     best = json.load(f)["psnr_y"]
             if metrics["psnr_y"] > best:
-                generator.save(best_path + ".tmp.keras")
-                os.replace(best_path + ".tmp.keras", best_path)
+                files.write_atomically(best_path, generator.save, suffix=".keras")
                 files.write_json(metrics, record)
                 logging.info("new best validation PSNR-Y %.2f dB: saved %s", metrics["psnr_y"],
                              best_path)

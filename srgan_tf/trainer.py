@@ -132,21 +132,20 @@ class Trainer:
         if config.recipe.batch_size % replicas:
             raise ValueError(f"--batch_size {config.recipe.batch_size} must be a multiple of the "
                              f"{replicas} replicas of --strategy {config.strategy}")
-        self.data = data or prepare_data(config, scan_cache=self.is_chief)
-        self.steps_per_epoch = self.data.steps_per_epoch
-        self.total_steps = config.total_steps(self.steps_per_epoch)
         self.is_gan = config.stage == "gan"
-        recipe = self.recipe
-        lr_side = recipe.crop_size // 4
-
         init_checkpoint = None
-        if self.is_gan:
+        if self.is_gan:  # checked before anything is written (the scan cache)
             init_checkpoint = tf.train.latest_checkpoint(os.path.join(config.checkpoint_dir, "init"))
             if init_checkpoint is None and not config.from_scratch \
                     and tf.train.latest_checkpoint(config.stage_dir) is None:
                 raise FileNotFoundError(
                     f"--stage gan needs init weights, but {config.checkpoint_dir}/init has no "
                     "checkpoint: run --stage init first, or pass --from_scratch")
+        self.data = data or prepare_data(config, scan_cache=self.is_chief)
+        self.steps_per_epoch = self.data.steps_per_epoch
+        self.total_steps = config.total_steps(self.steps_per_epoch)
+        recipe = self.recipe
+        lr_side = recipe.crop_size // 4
 
         with self.strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -458,14 +457,12 @@ class Trainer:
         if not self.is_chief:
             return
         path = os.path.join(self.config.stage_dir, GENERATOR_FILE)
-        tmp = path[:-len(".keras")] + ".tmp.keras"
-        self.generator.save(tmp)
-        os.replace(tmp, path)
+        files_lib.write_atomically(path, self.generator.save, suffix=".keras")
         lr, hr = self.data.fixed_batch(count=1)
         row = imaging.signed_to_uint8(imaging.unit_to_signed(self._comparison(lr, hr)))[0]
         sample = os.path.join(self.config.stage_dir, SAMPLE_FILE)
-        tf.io.write_file(sample + ".tmp", tf.io.encode_png(row))
-        os.replace(sample + ".tmp", sample)
+        png = tf.io.encode_png(row)
+        files_lib.write_atomically(sample, lambda temp: tf.io.write_file(temp, png))
         logging.info("wrote %s and %s", path, sample)
 
 

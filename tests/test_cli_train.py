@@ -1,9 +1,13 @@
-"""train.py from the command line: one-line errors with exit code 2, a real two-stage run."""
+"""train.py from the command line: exit codes, one-line errors, signals, a real two-stage run."""
 
+import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
+import tensorflow as tf
 
 from tests.conftest import REPO
 
@@ -40,6 +44,7 @@ def test_bad_usage_is_one_line_and_exit_code_2(tmp_path, args, message):
     lines = _error_line(result)
     assert len(lines) == 1 and message in lines[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "RUN").exists()  # refused before any work: no run directory
 
 
 def test_folder_without_usable_images_exits_2(tmp_path):
@@ -69,9 +74,6 @@ def test_two_stages_from_the_command_line(tmp_path):
 
 
 def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path):
-    import json
-    import signal
-    import time
     run = tmp_path / "run"
     args = [sys.executable, str(REPO / "train.py"), "--stage", "init", "--hr_dir",
             str(REPO / "data" / "sample"), "--checkpoint_dir", str(run), "--crop_size", "32",
@@ -87,9 +89,108 @@ def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, stderr[-2000:]
     assert "stopped by SIGTERM at step" in stderr
     last = json.loads(log.read_text().splitlines()[-1])["step"]
-    import tensorflow as tf
     assert tf.train.latest_checkpoint(str(run / "init")).endswith(f"ckpt-{last}")
     again = _train(*args[2:-6], "--steps", str(last + 1), "--summary_every", "1",
                    "--precision", "float32")
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resumed init stage at step {last}" in again.stderr
+
+
+_TINY = ["--hr_dir", str(REPO / "data" / "sample"), "--crop_size", "32", "--batch_size", "2",
+         "--precision", "float32", "--summary_every", "1"]
+
+# train.py with checkpoint saves that first touch $SAVE_MARKER, then hang for an hour: a signal
+# sent after the marker appears arrives while the trainer is saving.
+_SLOW_SAVE = """
+import os, runpy, sys, time
+import tensorflow as tf
+
+_save = tf.train.CheckpointManager.save
+
+
+def slow_save(self, *args, **kwargs):
+    open(os.environ["SAVE_MARKER"], "w").close()
+    time.sleep(3600)
+    return _save(self, *args, **kwargs)
+
+
+tf.train.CheckpointManager.save = slow_save
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _wait_for(condition, proc, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not condition():
+        time.sleep(0.1)
+    assert condition(), proc.stderr.read()[-3000:] if proc.poll() is not None else "timeout"
+
+
+def _logged(log):
+    return log.exists() and len(log.read_text().splitlines()) >= 2
+
+
+def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), "--stage", "init",
+                             "--checkpoint_dir", str(run), "--steps", "100000", "--save_every",
+                             "100000", *_TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    log = run / "init" / "log.jsonl"
+    _wait_for(lambda: _logged(log), proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    last = json.loads(log.read_text().splitlines()[-1])["step"]
+    assert f"interrupted: stopped by SIGINT at step {last}; rerun the same command" in stderr
+    assert tf.train.latest_checkpoint(str(run / "init")).endswith(f"ckpt-{last}")
+
+
+def test_a_second_signal_stops_at_once(tmp_path, monkeypatch):
+    run, marker = tmp_path / "run", tmp_path / "saving"
+    (tmp_path / "slow_save.py").write_text(_SLOW_SAVE)
+    monkeypatch.setenv("SAVE_MARKER", str(marker))
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "slow_save.py"),
+                             str(REPO / "train.py"), "--stage", "init", "--checkpoint_dir",
+                             str(run), "--steps", "100000", "--save_every", "100000", *_TINY],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: _logged(run / "init" / "log.jsonl"), proc)
+        proc.send_signal(signal.SIGINT)
+        _wait_for(marker.exists, proc)  # the first signal's checkpoint save has begun (and hangs)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=300)  # not the hour the save would take
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGINT, stderr[-2000:]  # KeyboardInterrupt, uncaught
+    assert "SIGINT received: saving a checkpoint after this step" in stderr
+    assert tf.train.latest_checkpoint(str(run / "init")) is None  # the save never happened
+
+
+def test_nan_exits_1_with_one_error_line_and_keeps_the_last_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    result = _train("--stage", "init", "--checkpoint_dir", str(run), "--steps", "6",
+                    "--save_every", "2", "--debug_nan_step", "3", *_TINY)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = _error_line(result)
+    assert len(lines) == 1 and "step 3: non-finite mse" in lines[0], result.stderr[-2000:]
+    assert lines[0].endswith(f"the latest checkpoint is still {run}/init/ckpt-2")
+    assert "Traceback" not in result.stderr
+    assert tf.train.latest_checkpoint(str(run / "init")).endswith("ckpt-2")
+
+
+def test_a_failed_checkpoint_write_exits_1_with_one_error_line(tmp_path):
+    run = tmp_path / "run"
+    (run / "init" / "ckpt-4.index").mkdir(parents=True)  # the save of step 4 cannot write here
+    result = _train("--stage", "init", "--checkpoint_dir", str(run), "--steps", "6",
+                    "--save_every", "2", *_TINY)
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = _error_line(result)
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith(f"error: cannot write checkpoint 4 in {run}/init: ")
+    assert lines[0].endswith(f"the latest checkpoint is still {run}/init/ckpt-2")
+    assert "Traceback" not in result.stderr
+    assert tf.train.latest_checkpoint(str(run / "init")).endswith("ckpt-2")

@@ -226,6 +226,39 @@ def _run_cluster(image_dir, run_dir, steps, tmp_path, batches=False):
                 worker.communicate()
 
 
+def test_workers_that_disagree_stop_with_one_error_line(tmp_path, image_dir):
+    """Worker 1 sees one image less than the chief: train.py stops on both before training."""
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    for path in sorted(image_dir.iterdir())[:-1]:
+        (fewer / path.name).symlink_to(path)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    workers = []
+    try:
+        for index, hr_dir in enumerate((image_dir, fewer)):
+            env = dict(os.environ, TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            workers.append(subprocess.Popen(
+                [sys.executable, str(REPO / "train.py"), "--stage", "init", "--strategy",
+                 "multi_worker", "--checkpoint_dir", str(tmp_path / f"run{index}"), "--hr_dir",
+                 str(hr_dir), "--crop_size", "32", "--batch_size", "2", "--steps", "2",
+                 "--precision", "float32"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True))
+        results = [(w.communicate(timeout=TIMEOUT)[1], w.returncode) for w in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+    for stderr, code in results:
+        assert code == 2, stderr[-3000:]
+        errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1, stderr[-3000:]
+        assert errors[0].startswith("error: the workers disagree on (step, total steps, images, "
+                                    "weight sums): [(0.0, 2.0, 5.0, ")
+    assert not tf.train.latest_checkpoint(str(tmp_path / "run0" / "init"))  # nothing trained
+
+
 def test_two_worker_cluster_trains_resumes_and_matches_one_device(tmp_path, image_dir):
     run = tmp_path / "run"
     for steps in (2, 4):  # 4: both workers resume from the chief's checkpoints of step 2

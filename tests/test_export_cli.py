@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from srgan_tf import loading, serving
 from srgan_tf.config import Recipe
-from tests.conftest import REPO
+from tests.conftest import REPO, write_images
 from tests.test_serving import _tree_digest, keras_unit, lively_generator, run_quiet
 
 
@@ -44,6 +44,7 @@ def test_export_from_checkpoint_dir_then_from_keras_file(run_dir, tmp_path):
     result = export_cli("--checkpoint_dir", str(run), "--export_dir", str(export_dir),
                         "--format", "savedmodel,keras,tflite", "--warmup", "--tile_size", "20")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "as TF Serving loads it: both signatures match" in result.stderr  # checked by default
     first = export_dir / "1"
     assert result.stdout.strip().splitlines()[-1] == str(first)
     assert {"saved_model.pb", "variables", serving.KERAS_FILE, serving.TFLITE_FILE} <= set(
@@ -87,3 +88,37 @@ def test_usage_errors_exit_2_with_one_line(args, message, tmp_path):
     assert "Traceback" not in result.stderr
     assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_nocheck_max_input_pixels_model_name_and_evaluate_on_the_export(run_dir, tmp_path):
+    run, generator = run_dir
+    export_dir = tmp_path / "srgan"
+    result = export_cli("--checkpoint_dir", str(run), "--export_dir", str(export_dir),
+                        "--nocheck", "--max_input_pixels", "900", "--model_name", "upscaler",
+                        "--warmup", "--tile_size", "20")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "as TF Serving loads it" not in result.stderr  # --nocheck: the check did not run
+    version = export_dir / "1"
+    signature = tf.saved_model.load(str(version)).signatures["serving_default"]
+    image_u8 = serving.sample_image(30, 30, seed=3)  # exactly 900 pixels: accepted
+    sr = signature(images=tf.constant(image_u8[np.newaxis] / 255.0, tf.float32))["sr_images"]
+    assert np.abs(sr.numpy()[0] - keras_unit(generator, image_u8)).max() < 1e-4
+    with pytest.raises(tf.errors.InvalidArgumentError, match="--max_input_pixels"):
+        signature(images=tf.zeros([1, 30, 31, 3]))
+    records = [r.numpy() for r in tf.data.TFRecordDataset(str(version / serving.WARMUP_FILE))]
+    assert len(records) == 2 and all(b"\n\x08upscaler" in r for r in records)  # ModelSpec.name
+
+    # evaluate reads the export like a .keras model and scores it the same.
+    hr_dir = tmp_path / "Tiny"
+    write_images(hr_dir, [(48, 40), (36, 52)])
+    scores = {}
+    for name, model in (("export", version), ("keras", run)):
+        out = tmp_path / f"{name}.json"
+        flag = "--model" if name == "export" else "--checkpoint_dir"
+        result = run_quiet([sys.executable, "-m", "srgan_tf.evaluate", flag, str(model),
+                            "--hr_dir", str(hr_dir), "--output_json", str(out)], cwd=REPO)
+        assert result.returncode == 0, result.stderr[-3000:]
+        scores[name] = json.loads(out.read_text())["Tiny"]
+    assert scores["export"]["num_images"] == 2
+    for key in ("psnr_y", "ssim_y", "psnr_rgb"):
+        assert scores["export"][key] == pytest.approx(scores["keras"][key], abs=0.02), key

@@ -52,3 +52,33 @@ def test_local_weights_file_loads(tmp_path, vgg_random):
     loaded = features.load_vgg19(path.replace(".h5", ".weights.h5"))
     x = tf.random.uniform([1, 32, 32, 3])
     np.testing.assert_allclose(loaded(x).numpy(), vgg_random(x).numpy(), rtol=1e-6)
+
+
+def write_legacy_notop_h5(vgg, path):
+    """Writes `vgg`'s weights in the layout of Keras's download
+    vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 (Keras 1/2 HDF5 weights file): root attribute
+    `layer_names` (every layer, the input included), one group per layer with attribute
+    `weight_names` (empty for layers without weights) and one dataset per weight, named
+    "<layer>_W_1:0" (kernel) and "<layer>_b_1:0" (bias)."""
+    import h5py
+    names = ["input_1"] + [layer.name for layer in vgg.layers[1:]]
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([n.encode() for n in names])
+        f.attrs["backend"] = b"tensorflow"
+        for name, layer in zip(names, vgg.layers):
+            group = f.create_group(name)
+            weight_names = [f"{name}_{kind}_1:0" for kind in ("W", "b")[:len(layer.weights)]]
+            for weight_name, weight in zip(weight_names, layer.weights):
+                group.create_dataset(weight_name, data=weight.numpy())
+            group.attrs["weight_names"] = np.array([n.encode() for n in weight_names], dtype="S")
+
+
+def test_legacy_notop_h5_file_loads(tmp_path, vgg_random):
+    path = tmp_path / "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    write_legacy_notop_h5(vgg_random, path)
+    vgg = features.VGGFeatures("block5_conv4", None, weights=str(path))
+    source = {w.path: w.numpy() for w in vgg_random.weights}
+    loaded = {w.path: w.numpy() for w in vgg.extractor.weights}
+    assert len(loaded) == len(source) == 32  # 16 convs: kernel and bias
+    for name, value in source.items():
+        np.testing.assert_array_equal(loaded[name], value, err_msg=name)

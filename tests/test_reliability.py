@@ -43,13 +43,17 @@ def _finish(proc):
     assert proc.returncode == 0, stderr[-3000:]
 
 
+def _logged_steps(log):
+    """The steps of the training records of RUN/<stage>/log.jsonl, in the order written."""
+    return [json.loads(line)["step"] for line in log.read_text().splitlines() if '"mse"' in line]
+
+
 def _kill_after(proc, log, step):
     """SIGKILLs `proc` once its log reports `step` (after at least one checkpoint)."""
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if log.exists():
-            steps = [json.loads(line)["step"] for line in log.read_text().splitlines()
-                     if '"mse"' in line]
+            steps = _logged_steps(log)
             if steps and steps[-1] >= step:
                 break
         time.sleep(0.05)
@@ -75,10 +79,16 @@ def test_sigkill_and_rerun_is_bit_identical_for_both_stages(tmp_path):
     for stage in ("init", "gan"):
         _finish(_start(script, stage, straight, hr))
         kill_step = rng.randint(3, _STEPS[stage] - 1)  # after the first checkpoint (step 2)
-        _kill_after(_start(script, stage, killed, hr), killed / stage / "log.jsonl", kill_step)
+        log = killed / stage / "log.jsonl"
+        _kill_after(_start(script, stage, killed, hr), log, kill_step)
         latest = tf.train.latest_checkpoint(str(killed / stage))
-        assert latest is not None and int(latest.rsplit("-", 1)[1]) < _STEPS[stage]
+        assert latest is not None
+        saved = int(latest.rsplit("-", 1)[1])
+        assert 0 < saved < _STEPS[stage]
+        before = _logged_steps(log)
         _finish(_start(script, stage, killed, hr))
+        # The rerun started at the checkpoint's step (a run from scratch would end the same).
+        assert _logged_steps(log) == before + list(range(saved + 1, _STEPS[stage] + 1))
         a, b = _weights(straight / stage), _weights(killed / stage)
         assert set(a) == set(b) and any(n.startswith("generator/") or "optimizer" in n for n in a)
         different = [n for n in a if not np.array_equal(a[n], b[n])]
@@ -132,7 +142,6 @@ def test_kill_during_a_save_leaves_the_previous_checkpoint_loadable(tmp_path, mo
     resumed = _start(script, "init", run, hr)
     _, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr[-3000:]
-    steps = [json.loads(line)["step"] for line in (run / "init" / "log.jsonl").read_text()
-             .splitlines() if '"mse"' in line]
+    steps = _logged_steps(run / "init" / "log.jsonl")
     assert steps == [1, 2, 3, 4] + list(range(3, _STEPS["init"] + 1))  # resumed from ckpt-2
     assert tf.train.latest_checkpoint(str(run / "init")).endswith(f"ckpt-{_STEPS['init']}")

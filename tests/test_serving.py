@@ -19,7 +19,7 @@ from PIL import Image
 from srgan_tf import loading, serving
 from srgan_tf.imaging import read_rgb, uint8_to_signed
 from srgan_tf.models import Generator
-from tests.conftest import lively_generator, shared_dir
+from tests.conftest import SAMPLE_DIR, lively_generator
 
 TILE = 24  # small tiles, so that the 64x64 test images are tiled inside the graph
 MAX_PIXELS = 100 * 100
@@ -40,11 +40,11 @@ def encode(image, fmt="PNG"):
     return buffer.getvalue()
 
 
-def set5_crops():
-    """Crops of the Set5 images (uint8 RGB), of several sizes; skips when Set5 is absent."""
+def sample_crops():
+    """Centre crops of the photos of data/sample (uint8 RGB), of several sizes."""
     sizes = [(64, 64), (64, 48), (37, 64), (64, 64), (20, 30)]
     crops = []
-    for path, (h, w) in zip(sorted(shared_dir("Set5").glob("*.png")), sizes):
+    for path, (h, w) in zip(sorted(SAMPLE_DIR.glob("*.*g")), sizes):
         image = read_rgb(str(path))
         top, left = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
         crops.append(image[top:top + h, left:left + w])
@@ -178,7 +178,7 @@ def site_packages_without(farm, excluded=("keras", "srgan")):
 
 def test_fresh_process_matches_keras(generator, exported, tmp_path):
     """Loads the export in a fresh process that can import neither srgan_tf nor keras."""
-    crops = set5_crops()
+    crops = sample_crops()
     images = np.stack([crops[0], crops[3]]).astype(np.float32) / 255.0  # two 64x64 crops
     pngs = {f"png{i}": np.frombuffer(encode(crop), np.uint8) for i, crop in enumerate(crops)}
     np.savez(tmp_path / "inputs.npz", images=images, **pngs)
@@ -201,7 +201,7 @@ def test_fresh_process_matches_keras(generator, exported, tmp_path):
             decoded = np.asarray(png, np.int32)
         assert decoded.shape == (4 * crop.shape[0], 4 * crop.shape[1], 3)
         rounded = np.round(keras_unit(generator, crop) * 255.0)
-        assert np.abs(decoded - rounded).max() <= 1, f"Set5 crop {i}"
+        assert np.abs(decoded - rounded).max() <= 1, f"sample crop {i}"
 
 
 def test_saved_model_cli_show_lists_both_signatures(exported):
@@ -268,6 +268,28 @@ def test_image_modes_are_converted_to_rgb(generator, loaded):
         if seen is not None:
             rounded = np.round(keras_unit(generator, seen) * 255.0)
             assert np.abs(decoded - rounded).max() <= 1, name
+
+
+def test_palette_and_animated_gif_requests(generator, loaded):
+    rgb = serving.sample_image(18, 22, seed=5)
+    palette = Image.fromarray(rgb).quantize(64)  # an RGB palette of 64 colours, mode P
+    palette_rgb = np.asarray(palette.convert("RGB"))
+    frames = [Image.fromarray(serving.sample_image(18, 22, seed=s)).quantize(64) for s in (6, 7)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    first = np.asarray(frames[0].convert("RGB"))
+    with Image.open(io.BytesIO(buffer.getvalue())) as gif:
+        assert gif.n_frames == 2
+    upscale = loaded.signatures["upscale_image"]
+    for name, data, seen in [("palette png", encode(palette), palette_rgb),
+                             ("palette gif", encode(palette, "GIF"), palette_rgb),
+                             ("animated gif", buffer.getvalue(), first)]:
+        png = upscale(image_bytes=tf.constant([data]))["sr_image_bytes"][0].numpy()
+        with Image.open(io.BytesIO(png)) as image:
+            assert (image.mode, image.size) == ("RGB", (88, 72)), name
+            decoded = np.asarray(image, np.int32)
+        rounded = np.round(keras_unit(generator, seen) * 255.0)
+        assert np.abs(decoded - rounded).max() <= 1, name  # the first frame only
 
 
 def test_float_signature_batch_and_empty_batch(generator, loaded):
@@ -369,6 +391,28 @@ def test_versions_are_added_never_overwritten(generator, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="check failed"):
         serving.export(generator, base)
     assert sorted(os.listdir(base)) == ["1", "2", "7"]  # no version 8, no temporary directory
+
+
+def test_check_saved_model_refuses_the_export_of_another_generator(exported, monkeypatch):
+    """The fixture's export passed this check against its own generator; another one fails."""
+    config = serving.ServingConfig(tile_size=TILE, max_input_pixels=MAX_PIXELS)
+    other = lively_generator(seed=1)
+    outputs, run = {}, serving.run_like_tf_serving
+
+    def run_once(path, requests):  # the same requests both times: load the export once
+        if path not in outputs:
+            outputs[path] = run(path, requests)
+        return outputs[path]
+
+    monkeypatch.setattr(serving, "run_like_tf_serving", run_once)
+    with pytest.raises(ValueError, match=r"/1: serving_default differs from the Keras generator "
+                                         r"by [0-9.]+e-0[0-9]"):
+        serving.check_saved_model(exported, other, config)
+    # The encoded signature is checked on its own too.
+    monkeypatch.setattr(serving, "CHECK_TOLERANCE", float("inf"))
+    with pytest.raises(ValueError, match=r"/1: upscale_image differs from the Keras generator "
+                                         r"by [0-9]+/255"):
+        serving.check_saved_model(exported, other, config)
 
 
 def test_warmup_requests_replay(exported, loaded):

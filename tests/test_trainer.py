@@ -221,16 +221,36 @@ def test_resume_uses_the_learning_rate_of_the_current_flags(tmp_path, image_dir,
     assert resumed.learning_rate() == pytest.approx(2e-5)
 
 
-def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tiny_recipe):
+@pytest.mark.parametrize("stage, terms", [("init", "mse"), ("gan", "g_loss, d_loss, mse")])
+def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tiny_recipe,
+                                                        vgg_random, stage, terms):
     import dataclasses
-    config = dataclasses.replace(_config(tmp_path, image_dir, tiny_recipe, "init", 6),
-                                 debug_nan_step=3)
-    with pytest.raises(trainer.NonFiniteLossError, match=r"step 3: non-finite mse.*ckpt-2"):
-        _trainer(config).train()
-    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-2")
-    resumed = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6))
-    assert int(resumed.step.numpy()) == 2
-    assert all(np.isfinite(v.numpy()).all() for v in resumed.generator.variables)
+    config = dataclasses.replace(_config(tmp_path, image_dir, tiny_recipe, stage, 6,
+                                         from_scratch=True), debug_nan_step=3)
+    with pytest.raises(trainer.NonFiniteLossError, match=rf"step 3: non-finite {terms}.*ckpt-2"):
+        _trainer(config, vgg=vgg_random).train()
+    latest = tf.train.latest_checkpoint(str(tmp_path / "run" / stage))
+    assert latest.endswith("ckpt-2")
+    reader = tf.train.load_checkpoint(latest)
+    values = [reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+              if name.startswith(("generator/", "discriminator/"))]
+    assert values and all(np.isfinite(v).all() for v in values)
+
+
+def test_a_nonfinite_gradient_with_a_finite_loss_stops_the_run(tmp_path, image_dir, tiny_recipe,
+                                                               monkeypatch):
+    from srgan_tf import losses
+
+    @tf.custom_gradient
+    def nan_gradient(x):
+        return tf.identity(x), lambda dy: dy * float("nan")
+
+    pixel_loss = losses.pixel_loss
+    monkeypatch.setattr(losses, "pixel_loss", lambda hr, sr: pixel_loss(hr, nan_gradient(sr)))
+    with pytest.raises(trainer.NonFiniteLossError,
+                       match=r"step 1: non-finite gradients \(mse=[0-9.]+\); nothing was saved"):
+        _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 2)).train()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")) is None
 
 
 def test_a_failed_checkpoint_write_is_clear_and_keeps_the_previous_one(tmp_path, image_dir,
@@ -254,3 +274,31 @@ def test_a_failed_checkpoint_write_is_clear_and_keeps_the_previous_one(tmp_path,
     assert int(resumed.step.numpy()) == 2
     resumed.train()
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-6")
+
+
+@pytest.mark.parametrize("failing", ["generator.keras", "sample_x4.png"])
+def test_a_failed_final_write_keeps_the_old_file(tmp_path, image_dir, tiny_recipe, monkeypatch,
+                                                failing):
+    import errno
+    _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 2)).train()
+    stage = tmp_path / "run" / "init"
+    before = {name: (stage / name).read_bytes() for name in ("generator.keras", "sample_x4.png")}
+    more = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 3))
+
+    def half_then_full(path):  # the file is half written when the disk fills up
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if failing == "generator.keras":
+        save = more.generator.save
+        monkeypatch.setattr(more.generator, "save",
+                            lambda path, **kw: (save(path, **kw), half_then_full(path)))
+    else:
+        write_file = tf.io.write_file
+        monkeypatch.setattr(tf.io, "write_file",
+                            lambda path, data: (write_file(path, data), half_then_full(path)))
+    with pytest.raises(OSError, match="No space left on device"):
+        more.train()
+    assert (stage / failing).read_bytes() == before[failing]
+    assert not [name for name in os.listdir(stage) if "tmp" in name]

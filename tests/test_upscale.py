@@ -170,33 +170,72 @@ def write(path, image, **save_args):
 def test_read_image_modes(tmp_path):
     rng = np.random.default_rng(5)
     rgb = rng.integers(0, 256, [10, 12, 3], dtype=np.uint8)
-    gray16 = Image.fromarray((rng.integers(0, 65536, [10, 12])).astype(np.uint16))
+    wide = rng.integers(0, 65536, [10, 12]).astype(np.uint16)
+    cmyk = rng.integers(0, 256, [10, 12, 4], dtype=np.uint8)
     palette = Image.fromarray(rgb).convert("P")
     palette.info["transparency"] = 0
-    cases = {
-        "rgba.png": (Image.fromarray(np.dstack([rgb, rgb[..., 0]]), "RGBA"), True, False),
-        "la.png": (Image.fromarray(rgb[..., 0]).convert("LA"), True, True),
-        "gray.png": (Image.fromarray(rgb[..., 0]), False, True),
-        "gray16.png": (gray16, False, True),
-        "palette.png": (palette, True, False),
-        "cmyk.jpg": (Image.fromarray(rgb).convert("CMYK"), False, False),
-        "bilevel.bmp": (Image.fromarray(rgb[..., 0]).convert("1"), False, True),
+    lut = np.array(palette.getpalette(), np.uint8).reshape(-1, 3)
+    bilevel = Image.fromarray(rgb[..., 0]).convert("1")  # dithered
+    ink = 255.0 - cmyk[..., 3:].astype(np.float64)  # PIL: R = (255 - C) (255 - K) / 255
+    cases = {  # name: (image, has alpha, is gray, the RGB pixels read_image must return)
+        "rgba.png": (Image.fromarray(np.dstack([rgb, rgb[..., 0]]), "RGBA"), True, False, rgb),
+        "la.png": (Image.fromarray(rgb[..., 0]).convert("LA"), True, True,
+                   np.repeat(rgb[..., :1], 3, 2)),
+        "gray.png": (Image.fromarray(rgb[..., 0]), False, True, np.repeat(rgb[..., :1], 3, 2)),
+        "gray16.png": (Image.fromarray(wide), False, True,
+                       np.repeat(np.round(wide / 257.0)[..., None], 3, 2)),
+        "palette.png": (palette, True, False, lut[np.asarray(palette)]),
+        "cmyk.tif": (Image.fromarray(cmyk, "CMYK"), False, False,
+                     (255.0 - cmyk[..., :3]) * ink / 255.0),
+        "cmyk.jpg": (Image.fromarray(rgb).convert("CMYK"), False, False, None),
+        "bilevel.bmp": (bilevel, False, True,
+                        np.repeat(np.asarray(bilevel)[..., None], 3, 2) * 255),
     }
-    for name, (image, has_alpha, is_gray) in cases.items():
+    for name, (image, has_alpha, is_gray, expected) in cases.items():
         extra = {"transparency": 0} if name == "palette.png" else {}
         path = write(tmp_path / name, image, **extra)
         pixels, alpha, gray = upscale.read_image(path)
         assert pixels.shape == (10, 12, 3) and pixels.dtype == np.uint8, name
         assert (alpha is not None) == has_alpha and gray == is_gray, name
+        if expected is not None:
+            # Exact up to the rounding of the conversion.
+            assert np.abs(pixels.astype(np.float64) - expected).max() < 1, name
+    # A CMYK JPEG is lossy: close to the RGB it was made from, not to its inverse.
+    assert np.abs(upscale.read_image(tmp_path / "cmyk.jpg")[0].astype(int) - rgb).mean() < 16
     np.testing.assert_array_equal(upscale.read_image(tmp_path / "rgba.png")[1], rgb[..., 0])
+    palette_alpha = np.where(np.asarray(palette) == 0, 0, 255)
+    np.testing.assert_array_equal(upscale.read_image(tmp_path / "palette.png")[1], palette_alpha)
 
 
-def test_read_image_honours_exif_orientation(tmp_path):
-    image = Image.fromarray(photo(10, 20))
+# EXIF orientation -> the numpy operation that displays the stored pixels upright.
+ORIENTATIONS = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: np.rot90(a, 2),
+                4: lambda a: a[::-1], 5: lambda a: np.rot90(a[:, ::-1], 1),
+                6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a[:, ::-1], -1),
+                8: lambda a: np.rot90(a, 1)}
+
+
+@pytest.mark.parametrize("orientation", sorted(ORIENTATIONS))
+def test_read_image_honours_exif_orientation(tmp_path, orientation):
+    stored = np.dstack([photo(10, 20), np.arange(200, dtype=np.uint8).reshape(10, 20)])
+    image = Image.fromarray(stored, "RGBA")
     exif = image.getexif()
-    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    exif[0x0112] = orientation
+    image.save(tmp_path / "rotated.png", exif=exif.tobytes())  # lossless: compare exactly
+    rgb, alpha, _ = upscale.read_image(tmp_path / "rotated.png")
+    upright = ORIENTATIONS[orientation](stored)
+    np.testing.assert_array_equal(rgb, upright[..., :3])
+    np.testing.assert_array_equal(alpha, upright[..., 3])  # alpha turns with the colours
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_read_image_honours_jpeg_exif_orientation(tmp_path, orientation):
+    image = Image.fromarray(photo(16, 24))
+    exif = image.getexif()
+    exif[0x0112] = orientation
     image.save(tmp_path / "rotated.jpg", exif=exif.tobytes())
-    assert upscale.read_image(tmp_path / "rotated.jpg")[0].shape == (20, 10, 3)
+    with Image.open(tmp_path / "rotated.jpg") as stored:  # the decoded pixels, as stored
+        upright = ORIENTATIONS[orientation](np.asarray(stored.convert("RGB")))
+    np.testing.assert_array_equal(upscale.read_image(tmp_path / "rotated.jpg")[0], upright)
 
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
@@ -269,6 +308,23 @@ def test_upscale_file_refuses_bad_inputs_and_never_overwrites_one(tmp_path):
                        match="--ext must be one of png, jpeg, webp, tiff, bmp, got 'gif'"):
         upscale.upscale_file(bicubic, source, tmp_path / "x.gif", image_format="gif")
     assert sorted(os.listdir(tmp_path)) == ["a.png", "bad.jpg"]  # no partial or temporary file
+
+
+def test_a_failed_write_leaves_no_output_and_no_temporary(tmp_path, monkeypatch):
+    source = write(tmp_path / "a.png", Image.fromarray(photo(40, 8)))
+    write_band = upscale.PngStreamWriter.write
+
+    def full_after_one_band(self, band):
+        if self.rows_written:
+            raise OSError(28, "No space left on device")
+        write_band(self, band)
+
+    monkeypatch.setattr(upscale.PngStreamWriter, "write", full_after_one_band)
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OSError, match="No space left on device"):
+        upscale.upscale_file(upscale.bicubic_resolver(), source, tmp_path / "out" / "a_x4.png",
+                             tile=16, overlap=2)
+    assert os.listdir(tmp_path / "out") == []  # a row band was written, then removed
 
 
 def test_list_inputs(tmp_path):
