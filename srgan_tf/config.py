@@ -40,8 +40,8 @@ class Recipe:
     # TL model.py SRGAN_g / SRGAN_d: w_init = random_normal(stddev=0.02) on conv and dense
     # kernels, gamma_init = random_normal(1., 0.02) on BatchNorm gamma.
     init_stddev: float = 0.02
-    # TL model.py BatchNormLayer with TensorLayer 1.8's defaults (layers/normalization.py
-    # BatchNormLayer: decay=0.9, epsilon=1e-5).
+    # TL model.py SRGAN_g / SRGAN_d call BatchNormLayer without decay or epsilon: TensorLayer
+    # 1.x's defaults apply (tensorlayer/layers/normalization.py: decay=0.9, epsilon=0.00001).
     bn_momentum: float = 0.9
     bn_epsilon: float = 1e-5
     leaky_slope: float = 0.2  # TL model.py SRGAN_d: lrelu(x, 0.2); paper 2.1: alpha = 0.2

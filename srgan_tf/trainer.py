@@ -276,8 +276,9 @@ class Trainer:
         As TensorLayer's main.py runs d_optim then g_optim on each batch, every pass is in
         training mode: each BatchNorm normalises with the batch's statistics and updates its
         moving averages in both passes (the generator's twice, with the same statistics since
-        its weights do not change in between; the discriminator's on HR and SR, then on the new
-        SR logits pass). Each tape differentiates only the weights its optimizer updates.
+        its weights do not change in between; the discriminator's on HR and SR in the D step,
+        then on SR again in the G step). Each tape differentiates only the weights its optimizer
+        updates.
         """
         hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
         g_training = not self.recipe.gan_freeze_bn  # G has no dropout: only BN statistics
