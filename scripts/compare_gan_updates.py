@@ -8,8 +8,8 @@ held-out images: PSNR-Y / SSIM-Y and the artifact ratios of `python -m srgan_tf.
 resumes the runs that are not finished.
 
   python scripts/compare_gan_updates.py --hr_dir ../shared/data/SunHays80 \
-      --init_model weights/srresnet_x4.keras --run_dir runs/gan_updates --steps 100 \
-      --vgg_weights none
+      --init_model weights/srresnet_x4.keras --run_dir runs/gan_updates --steps 20 \
+      --batch_size 4 --vgg_weights none   # RESULTS.md ran each mode in its own process
 """
 
 import argparse
@@ -26,7 +26,7 @@ def main():
     parser.add_argument("--hr_dir", required=True, help="training photos (some held out)")
     parser.add_argument("--init_model", required=True, help="init generator, a .keras file")
     parser.add_argument("--run_dir", required=True, help="one run per mode goes in RUN/<mode>")
-    parser.add_argument("--steps", type=int, default=120, help="stage gan steps of each mode")
+    parser.add_argument("--steps", type=int, default=20, help="stage gan steps of each mode")
     parser.add_argument("--crop_size", type=int, default=96)
     parser.add_argument("--batch_size", type=int, default=8)
     parser.add_argument("--learning_rate", type=float, default=1e-4)
