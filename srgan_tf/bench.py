@@ -4,7 +4,8 @@
 1. the machine's ceilings: a large matmul, and the train step's dominant op alone, a 3x3
    64->64 convolution forward + backward, in float32 and bfloat16;
 2. the init-stage train step (generator, MSE) of each preset, in float32 and mixed bfloat16;
-3. the gan-stage train step (generator + discriminator + VGG19 features);
+3. the gan-stage train step (generator + discriminator + VGG19 features), with each update
+   mode (alternating D then G updates, or both from one shared forward pass);
 4. the tf.data pipeline alone, and its rate against the init step's consumption;
 5. inference (whole image) and the peak RSS of a tiled upscale run in a subprocess.
 
@@ -40,7 +41,7 @@ from PIL import Image
 
 from srgan_tf import precision as precision_lib
 from srgan_tf import trainer as trainer_lib
-from srgan_tf.config import PRESETS, SCALE, Recipe, TrainConfig
+from srgan_tf.config import GAN_UPDATES, PRESETS, SCALE, Recipe, TrainConfig
 from srgan_tf.loading import build_generator
 from srgan_tf.models.blocks import folded_op_name
 from srgan_tf.upscale import DEFAULT_TILE
@@ -80,6 +81,7 @@ class BenchConfig:
     presets: Tuple[str, ...] = PRESETS
     precisions: Tuple[str, ...] = DEFAULT_PRECISIONS
     skipped_precisions: Tuple[str, ...] = ()  # default ones --quick left out: not native here
+    gan_updates: Tuple[str, ...] = GAN_UPDATES  # gan step modes timed; the first is gan_step_ms
     batch_size: int = 16  # train batch, and batch of the conv ceiling
     lr_patch: int = 24  # LR side of the train patches; HR side is 4x
     matmul_size: int = 4096  # square matmul of the matmul ceiling
@@ -125,16 +127,19 @@ class BenchConfig:
     def resolved_hr_dir(self):
         return self.hr_dir or default_hr_dir()
 
-    def recipe(self, preset):
-        """Returns the recipe of `preset` at the benchmark's batch and patch size."""
+    def recipe(self, preset, gan_update=None):
+        """Returns the recipe of `preset` at the benchmark's batch and patch size (and with
+        `gan_update`, if given)."""
         return Recipe.from_preset(preset, batch_size=self.batch_size,
-                                  crop_size=SCALE * self.lr_patch, **dict(self.recipe_overrides))
+                                  crop_size=SCALE * self.lr_patch, gan_update=gan_update,
+                                  **dict(self.recipe_overrides))
 
     def validate(self):
         """Raises ValueError / FileNotFoundError naming the bad flag; returns self."""
         for name, given, allowed in (("sections", self.sections, SECTIONS),
                                      ("presets", self.presets, PRESETS),
-                                     ("precisions", self.precisions, tuple(COMPUTE_DTYPES))):
+                                     ("precisions", self.precisions, tuple(COMPUTE_DTYPES)),
+                                     ("gan_updates", self.gan_updates, GAN_UPDATES)):
             bad = [g for g in given if g not in allowed]
             if bad or not given:
                 raise ValueError(f"--{name} must be a comma list of {', '.join(allowed)}, got "
@@ -213,13 +218,17 @@ def train_step_flops(trainer, batch_size, lr_patch):
 
     Returns:
       dict: "generator" (3x forward), and in stage gan "discriminator" (6x forward: HR and SR
-      batches) and "vgg" (3x forward up to the tapped layer); "total" their sum.
+      batches) and "vgg" (3x forward up to the tapped layer); "total" their sum. The
+      alternating gan update (trainer.recipe.gan_update) runs the generator forward once more
+      (4x) and the discriminator on SR once more, forward and input gradient (8x).
     """
     lr_shape = [batch_size, lr_patch, lr_patch, 3]
     hr_shape = [batch_size, SCALE * lr_patch, SCALE * lr_patch, 3]
-    flops = {"generator": 3 * forward_flops(trainer.generator, lr_shape)}
+    alternating = trainer.is_gan and trainer.recipe.gan_update == "alternating"
+    flops = {"generator": (4 if alternating else 3) * forward_flops(trainer.generator, lr_shape)}
     if trainer.is_gan:
-        flops["discriminator"] = 6 * forward_flops(trainer.discriminator, hr_shape)
+        flops["discriminator"] = ((8 if alternating else 6)
+                                  * forward_flops(trainer.discriminator, hr_shape))
         flops["vgg"] = 3 * forward_flops(trainer.vgg, hr_shape)
     flops["total"] = sum(flops.values())
     return flops
@@ -332,11 +341,12 @@ def device_info():
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def _time_step(config, stage, preset, checkpoint_dir):
+def _time_step(config, stage, preset, checkpoint_dir, gan_update=None):
     """Builds a Trainer under the current policy; returns (step times in s, FLOPs by network)."""
     batch, patch = config.batch_size, config.lr_patch
     train_config = TrainConfig(stage=stage, checkpoint_dir=checkpoint_dir,
-                               hr_dir=config.resolved_hr_dir, recipe=config.recipe(preset),
+                               hr_dir=config.resolved_hr_dir,
+                               recipe=config.recipe(preset, gan_update),
                                vgg_weights="none", from_scratch=True, steps=1)
     vgg = None
     if stage == "gan":  # random weights: no download, the same FLOPs as ImageNet's
@@ -352,7 +362,7 @@ def _time_step(config, stage, preset, checkpoint_dir):
     return times, train_step_flops(trainer, batch, patch)
 
 
-def measure_step(config, stage, preset, policy):
+def measure_step(config, stage, preset, policy, gan_update=None):
     """Times the Trainer's compiled train step of `stage` on a fixed random batch.
 
     Args:
@@ -360,18 +370,20 @@ def measure_step(config, stage, preset, policy):
       stage: "init" or "gan".
       preset: a config.PRESETS name.
       policy: Keras dtype policy the models are built and run in.
+      gan_update: stage gan's update mode (config.GAN_UPDATES; default: the recipe's).
     Returns:
       dict: ms (median), min_ms, patches_per_s, gflop (per step), gflops (achieved), flops
       (by network).
     """
     with _Policy(policy), tempfile.TemporaryDirectory() as tmp:
-        times, flops = _time_step(config, stage, preset, tmp)  # models are freed on return
+        # Models are freed on return.
+        times, flops = _time_step(config, stage, preset, tmp, gan_update)
     seconds = statistics.median(times)
     result = {"ms": 1e3 * seconds, "min_ms": 1e3 * min(times),
               "patches_per_s": config.batch_size / seconds, "gflop": flops["total"] / 1e9,
               "gflops": flops["total"] / seconds / 1e9, "flops": flops}
-    logging.info("%s step %s %s: %.1f ms, %.1f GFLOP/s", stage, preset, policy, result["ms"],
-                 result["gflops"])
+    logging.info("%s step %s %s%s: %.1f ms, %.1f GFLOP/s", stage, preset, policy,
+                 f" {gan_update}" if gan_update else "", result["ms"], result["gflops"])
     return result
 
 
@@ -562,7 +574,8 @@ def run_benchmark(config):
     """Runs the sections of `config` in order and returns every figure.
 
     The keys of the `--output_json` file: device, cpu_features, matmul_gflops, conv_gflops
-    ({compute dtype: GFLOP/s}), init_step_ms and gan_step_ms ({preset: {policy: ms}}),
+    ({compute dtype: GFLOP/s}), init_step_ms and gan_step_ms ({preset: {policy: ms}}; the gan
+    step in the first of `gan_updates`, every mode in details["gan_step_by_update"]),
     pipeline_patches_per_s, infer_ms ({size: {policy: ms}}), upscale_2048_peak_rss_mb (named
     after the default size; see `upscale` for the size used); null where a section was not run.
     `details` holds every measurement in full, and `targets` the ratios against their targets.
@@ -596,9 +609,14 @@ def run_benchmark(config):
                          results["matmul_gflops"][d], results["conv_gflops"][d])
     for stage in ("init", "gan"):
         if stage in sections:
-            steps = {preset: {policy: measure_step(config, stage, preset, policy)
-                              for policy in config.precisions} for preset in config.presets}
+            modes = config.gan_updates if stage == "gan" else (None,)
+            by_mode = {mode: {preset: {policy: measure_step(config, stage, preset, policy, mode)
+                                       for policy in config.precisions}
+                              for preset in config.presets} for mode in modes}
+            steps = by_mode[modes[0]]
             details[f"{stage}_step"] = steps
+            if stage == "gan":
+                details["gan_step_by_update"] = by_mode
             results[f"{stage}_step_ms"] = {preset: {policy: m["ms"] for policy, m in row.items()}
                                            for preset, row in steps.items()}
     if "pipeline" in sections:
@@ -742,8 +760,12 @@ def format_table(results):
                                  "(the generator trunk's shape)", dtype, "", "",
                               _num(value), _percent(value, results["conv_gflops"][dtype]),
                               ""))
-    for number, stage in ((2, "init"), (3, "gan")):
-        for preset, row in (details.get(f"{stage}_step") or {}).items():
+    by_update = details.get("gan_step_by_update") or {}
+    modes = list(by_update) or [settings["gan_updates"][0]]
+    rows = [(2, "init", None, details.get("init_step"))]
+    rows += [(3, "gan", mode, by_update.get(mode, details.get("gan_step"))) for mode in modes]
+    for number, stage, mode, steps in rows:
+        for preset, row in (steps or {}).items():
             for policy, m in row.items():
                 parts = " + ".join(f"{k[0].upper() if k != 'vgg' else 'VGG'} {_num(v / 1e9)}"
                                    for k, v in m["flops"].items() if k != "total")
@@ -754,7 +776,12 @@ def format_table(results):
                                                     "over float32")
                     target += (f"; {row['float32']['ms'] / m['ms']:.2f}x float32"
                                + (f" ({speedup})" if speedup else ""))
-                lines.append(_row(number, f"{stage} step {preset} ({_num(m['gflop'])} GFLOP: "
+                if mode is not None and mode != "shared" and "shared" in by_update:
+                    shared = by_update["shared"][preset][policy]["ms"]
+                    target += f"; {m['ms'] / shared:.2f}x the shared step's time"
+                target = target.lstrip("; ")
+                label = f"{stage} step {preset}" + (f" {mode}" if len(modes) > 1 and mode else "")
+                lines.append(_row(number, f"{label} ({_num(m['gflop'])} GFLOP: "
                                           f"{parts})", policy, f"{_num(m['ms'])} ms",
                                   f"{_num(m['patches_per_s'])} patches/s", _num(m["gflops"]),
                                   _percent(m["gflops"], _conv_ceiling(results, policy)), target))

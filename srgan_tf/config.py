@@ -2,10 +2,13 @@
 
 Two presets exist:
 
-* ``tensorlayer``: the recipe of tensorlayer/srgan (``config.py`` and ``train.py`` of that repository),
-  which is what this project reproduces by default.
+* ``tensorlayer``: the recipe of github.com/tensorlayer/srgan in its TensorFlow 1 version (2018,
+  TensorLayer 1.8: ``tf.placeholder`` inputs, ``Vgg19_simple_api``; last TF1 commit 34ebf0f), which
+  is what this project reproduces by default. "TL <file> <name>" below cites that version.
 * ``paper``: Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a Generative
-  Adversarial Network" (CVPR), sections 2.2-3.2 and Fig. 4.
+  Adversarial Network" (CVPR); "paper 3.2" cites its section 3.2, "Fig. 4" its figure.
+
+docs/training.md tabulates every field with its source and where this code differs on purpose.
 
 Modules never write a number of the recipe themselves: they take it from a :class:`Recipe`.
 """
@@ -21,47 +24,68 @@ STAGES = ("init", "gan")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # see distribute.py
+GAN_UPDATES = ("alternating", "shared")  # see Recipe.gan_update
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """The numbers of one SRGAN recipe. Defaults are the TensorLayer recipe."""
 
-    # Architecture (TensorLayer model.py get_G / get_D; paper Fig. 4).
+    # Architecture (TL model.py SRGAN_g / SRGAN_d; paper Fig. 4).
     preset: str = "tensorlayer"
-    num_feat: int = 64  # generator width
-    num_block: int = 16  # generator residual blocks
-    upsample_feat: int = 256  # conv width before each x2 pixel shuffle
-    disc_feat: int = 64  # discriminator base width (df_dim)
-    init_stddev: float = 0.02  # N(0, 0.02) conv/dense kernels; BN gamma ~ N(1, 0.02)
-    bn_momentum: float = 0.9  # TensorLayer BatchNorm2d decay
-    bn_epsilon: float = 1e-5  # TensorLayer BatchNorm2d epsilon
-    leaky_slope: float = 0.2  # LeakyReLU slope of the discriminator
+    num_feat: int = 64  # generator width (TL model.py SRGAN_g: n64s1 convs; paper Fig. 4 n64)
+    num_block: int = 16  # residual blocks (TL model.py SRGAN_g: range(16); paper 3.2: B = 16)
+    upsample_feat: int = 256  # conv width before each x2 pixel shuffle (TL SRGAN_g n256s1; Fig. 4)
+    disc_feat: int = 64  # discriminator base width (TL model.py SRGAN_d: df_dim = 64; Fig. 4 n64)
+    # TL model.py SRGAN_g / SRGAN_d: w_init = random_normal(stddev=0.02) on conv and dense
+    # kernels, gamma_init = random_normal(1., 0.02) on BatchNorm gamma.
+    init_stddev: float = 0.02
+    # TL model.py SRGAN_g / SRGAN_d call BatchNormLayer without decay or epsilon: TensorLayer
+    # 1.x's defaults apply (tensorlayer/layers/normalization.py: decay=0.9, epsilon=0.00001).
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    leaky_slope: float = 0.2  # TL model.py SRGAN_d: lrelu(x, 0.2); paper 2.1: alpha = 0.2
     icnr: bool = False  # ICNR init of the sub-pixel convs (Aitken et al. 2017); not in either recipe
 
-    # Data (TensorLayer config.py: 384x384 HR crops, batch 16).
+    # Data (TL utils.py crop_sub_imgs_fn: 384x384 random crops; TL config.py: batch_size 16).
     crop_size: int = 384  # HR patch side; LR patch side is crop_size // SCALE
     batch_size: int = 16
 
-    # Optimisation (Adam lr 1e-4, beta1 0.9; init 100 epochs; gan 2000 epochs, lr x0.1 every 1000).
+    # Optimisation (TL config.py: lr_init 1e-4, beta1 0.9, n_epoch_init 100, n_epoch 2000,
+    # lr_decay 0.1, decay_every n_epoch / 2; TL main.py train: Adam of both networks on lr_v).
     learning_rate: float = 1e-4
     beta_1: float = 0.9
     init_epochs: int = 100
     gan_epochs: int = 2000
     decay_every: int = 1000  # epochs between learning-rate decays (gan stage)
     decay_rate: float = 0.1
+    # Step-based schedule (paper 3.2), used instead of the epochs above where set (the paper
+    # preset): stage init's total updates, stage gan's total updates, and the gan update after
+    # which the learning rate is multiplied by decay_rate (then again every decay_steps).
+    init_steps: Optional[int] = None
+    gan_steps: Optional[int] = None
+    decay_steps: Optional[int] = None
+    # Stage gan: "alternating" = a discriminator update, then a generator update computed
+    # through the updated discriminator (TL main.py train: sess.run(d_optim) then
+    # sess.run(g_optim) on every batch; paper 3.2: "We alternate updates ... k = 1").
+    # "shared" = both updates from one forward pass (what the TensorLayer 2 rewrite does).
+    gan_update: str = "alternating"
 
     # Losses. g = pixel_weight * MSE(sr, hr) + perceptual_weight * MSE(vgg(sr)*s, vgg(hr)*s)
     #             + adversarial_weight * BCE(D(sr), 1),  s = feature_scale.
+    # TL main.py train: g_loss = mse_loss + vgg_loss + g_gan_loss, with mse_loss of weight 1,
+    # vgg_loss = 2e-6 * MSE of the pool4 features, g_gan_loss = 1e-3 * sigmoid cross-entropy.
     pixel_weight: float = 1.0
-    perceptual_weight: float = 2e-6  # TensorLayer: 2e-6 on raw pool4 features
-    feature_scale: float = 1.0  # paper: VGG feature maps rescaled by 1/12.75
-    adversarial_weight: float = 1e-3
+    perceptual_weight: float = 2e-6
+    feature_scale: float = 1.0  # paper 3.2: VGG feature maps rescaled by 1/12.75
+    adversarial_weight: float = 1e-3  # also paper 2.2, eq. 3
     # Stage gan normalises the generator with the BatchNorm statistics it ended stage init with
     # (inference mode: gamma and beta still train) instead of each batch's. Not in either recipe.
     gan_freeze_bn: bool = False
-    vgg_layer: str = "block4_pool"  # TensorLayer: pool4 (14x14x512 at 224x224)
-    vgg_input_size: Optional[int] = 224  # TensorLayer resizes to 224x224; None or 0 = HR patch
+    # TL model.py Vgg19_simple_api returns `conv`, the pool4 output (14x14x512 at 224x224), and
+    # TL main.py train resizes SR and HR to 224x224 (bilinear) before VGG19.
+    vgg_layer: str = "block4_pool"
+    vgg_input_size: Optional[int] = 224  # None or 0 = the HR patch itself
 
     @classmethod
     def from_preset(cls, preset, **overrides):
@@ -69,21 +93,45 @@ class Recipe:
         if preset not in PRESETS:
             raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
         values = dict(_PAPER if preset == "paper" else {})
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "decay_every" in given and "decay_steps" not in given:
+            values.pop("decay_steps", None)  # a decay given in epochs replaces the preset's steps
+        values.update(given)
         return cls(preset=preset, **values)
 
+    def stage_steps(self, stage):
+        """Returns the recipe's total updates of `stage` ("init" or "gan"), or None (epochs)."""
+        return self.init_steps if stage == "init" else self.gan_steps
 
-# Ledig et al. 2017: SRResNet/SRGAN with 96x96 HR patches, VGG54 on the patch, features / 12.75,
-# content loss = VGG only for SRGAN-VGG54, 1e-3 adversarial; 1e5 updates at 1e-4 then 1e5 at 1e-5.
+    def stage_epochs(self, stage):
+        """Returns the recipe's epochs of `stage` ("init" or "gan")."""
+        return self.init_epochs if stage == "init" else self.gan_epochs
+
+    def decay_step(self, steps_per_epoch):
+        """Returns the gan update count between learning-rate decays (>= 1).
+
+        Args:
+          steps_per_epoch: int, updates per epoch of the training data.
+        """
+        if self.decay_steps is not None:
+            return max(1, self.decay_steps)
+        return max(1, self.decay_every * steps_per_epoch)
+
+
+# Ledig et al. 2017. Values not given here are the TensorLayer recipe's (above), which the paper
+# shares (Adam beta1 0.9 and lr 1e-4 in 3.2, batch 16 in 3.2, adversarial 1e-3 in 2.2).
 _PAPER = dict(
-    crop_size=96,
+    crop_size=96,  # paper 3.2: "16 random 96 x 96 HR sub images"
     bn_momentum=0.99,  # Keras default; the paper does not state one
-    bn_epsilon=1e-3,
-    pixel_weight=0.0,
+    bn_epsilon=1e-3,  # Keras default; the paper does not state one
+    init_steps=10 ** 6,  # paper 3.2: SRResNet "10^6 update iterations" at 10^-4
+    gan_steps=2 * 10 ** 5,  # paper 3.2: SRGAN "10^5 update iterations at 10^-4 and another
+    decay_steps=10 ** 5,  #   10^5 iterations at a lower rate of 10^-5"
+    pixel_weight=0.0,  # paper 2.2.1 / 3.4: SRGAN-VGG54's content loss is the VGG loss alone
     perceptual_weight=1.0,
-    feature_scale=1.0 / 12.75,
-    vgg_layer="block5_conv4",
-    vgg_input_size=None,
+    feature_scale=1.0 / 12.75,  # paper 3.2: VGG feature maps rescaled by 1/12.75
+    vgg_layer="block5_conv4",  # paper 2.2.1: phi_5,4, the 4th conv (after ReLU) before pool5
+    vgg_input_size=None,  # the paper computes VGG on the 96x96 patch itself
 )
 
 
@@ -150,6 +198,12 @@ class TrainConfig:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"--max_minutes must be positive, got {self.max_minutes}")
+        if r.gan_update not in GAN_UPDATES:
+            raise ValueError(f"--gan_update must be one of {', '.join(GAN_UPDATES)}, got "
+                             f"{r.gan_update!r}")
+        for name in ("init_steps", "gan_steps", "decay_steps"):
+            if getattr(r, name) is not None and getattr(r, name) <= 0:
+                raise ValueError(f"recipe {name} must be positive, got {getattr(r, name)}")
         if r.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be positive, got {r.learning_rate}")
         if self.precision not in PRECISIONS:
@@ -171,13 +225,19 @@ class TrainConfig:
         return self
 
     def total_steps(self, steps_per_epoch):
-        """Returns the stage's total number of steps: --steps, else epochs x steps_per_epoch."""
+        """Returns the stage's total number of steps.
+
+        --steps, else --epochs x steps_per_epoch, else the recipe's steps of the stage (paper
+        preset), else the recipe's epochs x steps_per_epoch (tensorlayer preset).
+        """
         if self.steps is not None:
             return self.steps
-        epochs = self.epochs
-        if epochs is None:
-            epochs = self.recipe.init_epochs if self.stage == "init" else self.recipe.gan_epochs
-        return epochs * steps_per_epoch
+        if self.epochs is not None:
+            return self.epochs * steps_per_epoch
+        steps = self.recipe.stage_steps(self.stage)
+        if steps is not None:
+            return steps
+        return self.recipe.stage_epochs(self.stage) * steps_per_epoch
 
     def to_json(self):
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

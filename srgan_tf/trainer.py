@@ -154,7 +154,7 @@ class Trainer:
                                              name="train_seconds")
             self.generator = build_generator(recipe)
             self.generator(tf.zeros([1, lr_side, lr_side, 3]))
-            decay_steps = max(1, recipe.decay_every * self.steps_per_epoch)
+            decay_steps = recipe.decay_step(self.steps_per_epoch)
             self.g_optimizer = _adam(recipe, self._schedule(decay_steps))
             self.g_optimizer.build(self.generator.trainable_variables)
             items = dict(step=self.step, train_seconds=self.train_seconds,
@@ -182,7 +182,11 @@ class Trainer:
         self._step_fn = None
 
     def _schedule(self, decay_steps):
-        """Learning rate: constant in stage init; x decay_rate every decay_every epochs in gan."""
+        """Learning rate: constant in stage init; x decay_rate every `decay_steps` updates in gan.
+
+        The gan schedule is a function of the optimizer's checkpointed iteration count, so a
+        resumed run continues on it.
+        """
         recipe = self.recipe
         if not self.is_gan:
             return recipe.learning_rate
@@ -230,35 +234,94 @@ class Trainer:
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         return {"mse": mse, GRADS_BAD: _count_nonfinite(grads, self.g_optimizer)}
 
-    def _gan_replica_step(self, lr, hr):
+    def _generator_loss(self, hr, hr_features, sr, fake_logits):
+        """The generator's loss terms.
+
+        Args:
+          hr: float32 [b, H, W, 3] in [-1, 1], this replica's HR batch.
+          hr_features: VGG features of `hr`.
+          sr: float [b, H, W, 3] in [-1, 1], the generator's output.
+          fake_logits: float [b, 1], the discriminator's logits of `sr`.
+        Returns:
+          dict of scalar float32 averaged over the global batch: g_loss, mse, vgg, adv.
+        """
         recipe = self.recipe
-        hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            # The generator has no dropout: `training` only selects its BatchNorm statistics.
-            sr = self.generator(lr, training=not recipe.gan_freeze_bn)
-            real_logits = self.discriminator(hr, training=True)
-            fake_logits = self.discriminator(sr, training=True)
-            d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
-            mse = self._average(losses.pixel_loss(hr, sr))
-            vgg = self._average(losses.perceptual_loss(hr_features, self.vgg(sr),
-                                                       recipe.feature_scale))
-            adv = self._average(losses.generator_adversarial_loss(fake_logits))
-            g_loss = (recipe.pixel_weight * mse + recipe.perceptual_weight * vgg
-                      + recipe.adversarial_weight * adv)
-            g_scaled = self.g_optimizer.scale_loss(g_loss)  # identity unless float16
-            d_scaled = self.d_optimizer.scale_loss(d_loss)
-        # Both updates come from the same forward pass (as in the TensorLayer recipe). The generator
-        # update reads the discriminator's gradient through D(sr) but only changes G's weights.
-        g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
-        d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
-        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
-        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        mse = self._average(losses.pixel_loss(hr, sr))
+        vgg = self._average(losses.perceptual_loss(hr_features, self.vgg(sr),
+                                                   recipe.feature_scale))
+        adv = self._average(losses.generator_adversarial_loss(fake_logits))
+        g_loss = (recipe.pixel_weight * mse + recipe.perceptual_weight * vgg
+                  + recipe.adversarial_weight * adv)
+        return {"g_loss": g_loss, "mse": mse, "vgg": vgg, "adv": adv}
+
+    def _gan_outputs(self, g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads):
+        """The gan step's dict: losses, the nonfinite-gradient count and D's mean outputs."""
         batch = tf.cast(tf.shape(real_logits)[0], tf.float32) * self.strategy.num_replicas_in_sync
-        return {"g_loss": g_loss, "d_loss": d_loss, "mse": mse, "vgg": vgg, "adv": adv,
+        return {**g_terms, "d_loss": d_loss,
                 GRADS_BAD: (_count_nonfinite(g_grads, self.g_optimizer)
                             + _count_nonfinite(d_grads, self.d_optimizer)),
                 "d_real": tf.reduce_sum(tf.sigmoid(tf.cast(real_logits, tf.float32))) / batch,
                 "d_fake": tf.reduce_sum(tf.sigmoid(tf.cast(fake_logits, tf.float32))) / batch}
+
+    def _gan_replica_step(self, lr, hr):
+        """One stage-gan update of both networks on this replica's batch (see Recipe.gan_update)."""
+        if self.recipe.gan_update == "shared":
+            return self._shared_gan_step(lr, hr)
+        return self._alternating_gan_step(lr, hr)
+
+    def _alternating_gan_step(self, lr, hr):
+        """A discriminator update, then a generator update through the updated discriminator.
+
+        As TensorLayer's main.py runs d_optim then g_optim on each batch, every pass is in
+        training mode: each BatchNorm normalises with the batch's statistics and updates its
+        moving averages in both passes (the generator's twice, with the same statistics since
+        its weights do not change in between; the discriminator's on HR and SR in the D step,
+        then on SR again in the G step). Each tape differentiates only the weights its optimizer
+        updates.
+        """
+        hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
+        g_training = not self.recipe.gan_freeze_bn  # G has no dropout: only BN statistics
+        d_weights = self.discriminator.trainable_variables
+        g_weights = self.generator.trainable_variables
+        # Discriminator step: G's output is an input here, no gradient reaches G.
+        sr = tf.stop_gradient(self.generator(lr, training=g_training))
+        with tf.GradientTape() as d_tape:
+            real_logits = self.discriminator(hr, training=True)
+            fake_logits = self.discriminator(sr, training=True)
+            d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
+            d_scaled = self.d_optimizer.scale_loss(d_loss)  # identity unless float16
+        d_grads = d_tape.gradient(d_scaled, d_weights)
+        self.d_optimizer.apply(d_grads, d_weights)
+        # Generator step: a fresh forward pass through the updated discriminator. The gradient
+        # flows through D's activations, but only G's weights get a gradient and an update.
+        with tf.GradientTape() as g_tape:
+            sr = self.generator(lr, training=g_training)
+            g_terms = self._generator_loss(hr, hr_features, sr,
+                                           self.discriminator(sr, training=True))
+            g_scaled = self.g_optimizer.scale_loss(g_terms["g_loss"])
+        g_grads = g_tape.gradient(g_scaled, g_weights)
+        self.g_optimizer.apply(g_grads, g_weights)
+        return self._gan_outputs(g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads)
+
+    def _shared_gan_step(self, lr, hr):
+        """Both updates from one forward pass (what the TensorLayer 2 rewrite does)."""
+        hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            # The generator has no dropout: `training` only selects its BatchNorm statistics.
+            sr = self.generator(lr, training=not self.recipe.gan_freeze_bn)
+            real_logits = self.discriminator(hr, training=True)
+            fake_logits = self.discriminator(sr, training=True)
+            d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
+            g_terms = self._generator_loss(hr, hr_features, sr, fake_logits)
+            g_scaled = self.g_optimizer.scale_loss(g_terms["g_loss"])  # identity unless float16
+            d_scaled = self.d_optimizer.scale_loss(d_loss)
+        # The generator update reads the discriminator's gradient through D(sr) but only
+        # changes G's weights; both are computed before either network changes.
+        g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
+        d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
+        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
+        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
+        return self._gan_outputs(g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads)
 
     def step_function(self):
         """Returns the compiled train step: (lr, hr) distributed batch -> dict of scalar tensors."""
@@ -282,8 +345,29 @@ class Trainer:
         lr = optimizer.learning_rate
         return float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
+    def schedule(self):
+        """Returns the stage's resolved schedule and update mode as a JSON-ready dict.
+
+        Keys: total_steps, steps_per_epoch, learning_rate; in stage gan also decay_steps (updates
+        between learning-rate decays), decay_rate and gan_update.
+        """
+        recipe = self.recipe
+        schedule = {"total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
+                    "learning_rate": recipe.learning_rate}
+        if self.is_gan:
+            schedule.update(decay_steps=recipe.decay_step(self.steps_per_epoch),
+                            decay_rate=recipe.decay_rate, gan_update=recipe.gan_update)
+        return schedule
+
     def _write_config(self):
-        files_lib.write_text(os.path.join(self.config.stage_dir, CONFIG_FILE), self.config.to_json())
+        """Writes RUN/<stage>/config.json: the config, with the resolved schedule beside it
+        ("schedule") and, in stage gan, the update mode as a top-level "gan_update"."""
+        record = json.loads(self.config.to_json())
+        record["schedule"] = self.schedule()
+        if self.is_gan:
+            record["gan_update"] = self.recipe.gan_update
+        files_lib.write_text(os.path.join(self.config.stage_dir, CONFIG_FILE),
+                             json.dumps(record, indent=2, sort_keys=True))
 
     def _budget_spent(self):
         minutes = self.config.max_minutes
@@ -336,6 +420,15 @@ class Trainer:
                      config.stage, start, self.total_steps, self.steps_per_epoch,
                      self.recipe.batch_size, self.recipe.crop_size,
                      keras.mixed_precision.dtype_policy().name)
+        schedule = self.schedule()
+        if self.is_gan:
+            logging.info("stage gan: %s updates, augment %s; learning rate %g x%g every %d "
+                         "steps, %d steps in all", schedule["gan_update"], config.augment,
+                         schedule["learning_rate"], schedule["decay_rate"],
+                         schedule["decay_steps"], schedule["total_steps"])
+        else:
+            logging.info("stage init: augment %s; learning rate %g, %d steps in all",
+                         config.augment, schedule["learning_rate"], schedule["total_steps"])
         if self.workers > 1:
             self._check_workers_agree(start)
         if self.is_chief:

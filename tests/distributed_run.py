@@ -6,6 +6,10 @@ and MultiWorkerMirroredStrategy must be set up before TensorFlow initialises its
       each, once with the default strategy into OUT/default and once with MirroredStrategy over
       both devices into OUT/mirrored, with the same global batch, seed and data. Saves the HR
       batches of the first 2 distributed steps, replica after replica, to OUT/batches.npy.
+  python -m tests.distributed_run alternating HR_DIR OUT STEPS
+      Splits the CPU into 2 logical devices and runs STEPS alternating gan steps of a mirrored
+      Trainer and of `reference_gan_step` (one device, the same global batches and initial
+      weights); saves both runs' weights and losses to OUT/alternating.npz.
   python -m tests.distributed_run worker HR_DIR RUN STEPS [BATCHES]
       One worker of the cluster in TF_CONFIG: trains stage init, then stage gan, to STEPS steps
       each under MultiWorkerMirroredStrategy, and prints one line "steps <init> <gan>". With
@@ -47,6 +51,63 @@ def train_both_stages(hr_dir, run_dir, steps, distribution, **kwargs):
     return done
 
 
+def reference_gan_step(generator, discriminator, vgg, recipe, g_opt, d_opt, lr, hr):
+    """One alternating stage-gan update written plainly: a GradientTape step of D, then one of G.
+
+    Every network runs in training mode, as in TensorLayer's main.py. Returns the losses as
+    a dict of floats (d_loss, g_loss).
+    """
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    sr = generator(lr, training=True)
+    with tf.GradientTape() as tape:
+        real, fake = discriminator(hr, training=True), discriminator(sr, training=True)
+        d_loss = bce(tf.ones_like(real), real) + bce(tf.zeros_like(fake), fake)
+    d_opt.apply(tape.gradient(d_loss, discriminator.trainable_variables),
+                discriminator.trainable_variables)
+    with tf.GradientTape() as tape:
+        sr = generator(lr, training=True)
+        fake = discriminator(sr, training=True)
+        g_loss = (recipe.pixel_weight * tf.reduce_mean(tf.square(sr - hr))
+                  + recipe.perceptual_weight * tf.reduce_mean(tf.square(vgg(sr) - vgg(hr)))
+                  + recipe.adversarial_weight * bce(tf.ones_like(fake), fake))
+    g_opt.apply(tape.gradient(g_loss, generator.trainable_variables),
+                generator.trainable_variables)
+    return {"d_loss": float(d_loss), "g_loss": float(g_loss)}
+
+
+def alternating_against_reference(t, batches):
+    """Runs `t`'s compiled gan step and `reference_gan_step` (on one device, from copies of t's
+    initial weights) on the same global `batches` of (lr, hr).
+
+    Returns:
+      dict of arrays: "trainer/<i>" and "reference/<i>" weights (G then D, trainable and BN
+      statistics), "trainer_losses" and "reference_losses" [steps, 2] (d_loss, g_loss).
+    """
+    recipe, crop = t.recipe, t.recipe.crop_size
+    generator, discriminator = trainer.build_generator(recipe), trainer.build_discriminator(recipe)
+    generator(tf.zeros([1, crop // 4, crop // 4, 3]))
+    discriminator(tf.zeros([1, crop, crop, 3]))
+    generator.set_weights(t.generator.get_weights())
+    discriminator.set_weights(t.discriminator.get_weights())
+    g_opt, d_opt = (keras.optimizers.Adam(recipe.learning_rate, beta_1=recipe.beta_1)
+                    for _ in range(2))
+    step = t.step_function()
+    lrs, hrs = batches
+    flat = tf.data.Dataset.from_tensor_slices((np.concatenate(lrs), np.concatenate(hrs)))
+    dataset = t.strategy.experimental_distribute_dataset(flat.batch(len(lrs[0])))
+    out = {"trainer_losses": [], "reference_losses": []}
+    for lr, hr, distributed in zip(lrs, hrs, dataset):
+        logs = step(*distributed)
+        out["trainer_losses"].append([float(logs["d_loss"]), float(logs["g_loss"])])
+        ref = reference_gan_step(generator, discriminator, t.vgg, recipe, g_opt, d_opt, lr, hr)
+        out["reference_losses"].append([ref["d_loss"], ref["g_loss"]])
+    for name, models in (("trainer", (t.generator, t.discriminator)),
+                         ("reference", (generator, discriminator))):
+        weights = [w for m in models for w in m.get_weights()]
+        out.update({f"{name}/{i}": w for i, w in enumerate(weights)})
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
 def save_local_batches(hr_dir, distribution, path, count=2):
     """Saves the HR batches this process's replicas get in the first `count` steps:
     float32 [count, local replicas x per-replica batch, crop, crop, 3]."""
@@ -60,17 +121,41 @@ def save_local_batches(hr_dir, distribution, path, count=2):
     np.save(path, np.stack(steps))
 
 
+def reference_differences(result):
+    """Returns (largest relative loss difference, largest and mean absolute weight difference)
+    between the trainer and the reference of an `alternating_against_reference` result."""
+    losses = np.abs(result["trainer_losses"] - result["reference_losses"])
+    count = len([k for k in result if k.startswith("trainer/")])
+    diffs = np.concatenate([np.abs(result[f"trainer/{i}"] - result[f"reference/{i}"]).ravel()
+                            for i in range(count)])
+    return float((losses / np.abs(result["reference_losses"])).max()), float(diffs.max()), \
+        float(diffs.mean())
+
+
+def _two_cpu_mirrored():
+    """Splits the CPU into 2 logical devices; returns a MirroredStrategy over both."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def main(mode, hr_dir, out, steps, batches=None):
     steps = int(steps)
     if mode == "mirrored":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        mirrored = _two_cpu_mirrored()
         os.makedirs(out, exist_ok=True)
         save_local_batches(hr_dir, mirrored, f"{out}/batches.npy")
         train_both_stages(hr_dir, f"{out}/default", steps, tf.distribute.get_strategy())
         train_both_stages(hr_dir, f"{out}/mirrored", steps, mirrored, strategy="mirrored",
                           devices=("/cpu:0", "/cpu:1"))
+    elif mode == "alternating":
+        mirrored = _two_cpu_mirrored()
+        keras.utils.set_random_seed(0)
+        t = trainer.Trainer(tiny_config(hr_dir, f"{out}/run", "gan", steps, strategy="mirrored",
+                                        devices=("/cpu:0", "/cpu:1")), strategy=mirrored)
+        pairs = list(t.data.dataset().take(steps))
+        batches = ([lr.numpy() for lr, _ in pairs], [hr.numpy() for _, hr in pairs])
+        np.savez(f"{out}/alternating.npz", **alternating_against_reference(t, batches))
     elif mode == "worker":
         strategy = distribute.make_strategy(tiny_config(hr_dir, out, "init", steps,
                                                         strategy="multi_worker"))
@@ -79,7 +164,7 @@ def main(mode, hr_dir, out, steps, batches=None):
         done = train_both_stages(hr_dir, out, steps, strategy, strategy="multi_worker")
         print("steps", *done, flush=True)
     else:
-        raise ValueError(f"mode must be mirrored or worker, got {mode!r}")
+        raise ValueError(f"mode must be mirrored, alternating or worker, got {mode!r}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from PIL import Image
 
 from srgan_tf import bench
 from srgan_tf import precision as precision_lib
+from srgan_tf.config import Recipe
 from srgan_tf.models import Discriminator, Generator
 from tests.conftest import REPO, write_images
 
@@ -60,9 +61,12 @@ def test_train_step_flops_weights_each_network():
     init = types.SimpleNamespace(generator=generator, is_gan=False)
     assert bench.train_step_flops(init, 2, 8) == {"generator": 3 * g, "total": 3 * g}
     gan = types.SimpleNamespace(generator=generator, discriminator=discriminator, vgg=vgg,
-                                is_gan=True)
+                                is_gan=True, recipe=Recipe(gan_update="shared"))
     assert bench.train_step_flops(gan, 2, 8) == {"generator": 3 * g, "discriminator": 6 * d,
                                                  "vgg": 3 * v, "total": 3 * g + 6 * d + 3 * v}
+    gan.recipe = Recipe(gan_update="alternating")  # G forward twice, D(SR) forward twice
+    assert bench.train_step_flops(gan, 2, 8) == {"generator": 4 * g, "discriminator": 8 * d,
+                                                 "vgg": 3 * v, "total": 4 * g + 8 * d + 3 * v}
 
 
 def test_config_errors_name_the_flag(tmp_path):
@@ -139,10 +143,17 @@ def test_tiny_run_has_the_json_shape(tmp_path):
     assert results["details"]["upscale"]["complete"]
     step = results["details"]["gan_step"]["tensorlayer"]["float32"]
     assert set(step["flops"]) == {"generator", "discriminator", "vgg", "total"}
+    # Both update modes are timed; gan_step_ms is the default (alternating) one.
+    by_update = results["details"]["gan_step_by_update"]
+    assert set(by_update) == {"alternating", "shared"}
+    assert by_update["alternating"]["tensorlayer"]["float32"]["ms"] \
+        == results["gan_step_ms"]["tensorlayer"]["float32"]
+    assert step["gflop"] > by_update["shared"]["tensorlayer"]["float32"]["gflop"]
     assert all(isinstance(c["met"], bool) for c in results["targets"])
     table = bench.format_table(results)
     for section in range(6):
         assert f"\n| {section} |" in table
+    assert "gan step tensorlayer alternating" in table and "x the shared step's time" in table
 
 
 def test_run_upscale_stops_at_the_timeout(tmp_path):

@@ -32,6 +32,8 @@ def _error_line(result):
     (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--preset", "x"],
      "--preset must be one of tensorlayer, paper, got 'x'"),
     (["--stage", "init", "--checkpoint_dir", "RUN"], "give exactly one of --hr_dir or --tfds"),
+    (["--stage", "gan", "--checkpoint_dir", "RUN", "--gan_update", "both"],
+     "--gan_update=both: value should be one of <alternating|shared>"),
     (["--stage", "gan", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",
       "none"], "--stage gan needs init weights"),
     (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",
@@ -66,6 +68,16 @@ def test_two_stages_from_the_command_line(tmp_path):
     gan = _train("--stage", "gan", "--steps", "1", *common, cwd=tmp_path)
     assert gan.returncode == 0, gan.stderr[-3000:]
     assert "gan stage starts from the init generator" in gan.stderr
+    # The update mode, augmentation and schedule are logged at start and kept in config.json.
+    # 5 photos, batch 2: 2 steps per epoch, so the decay every 1000 epochs is every 2000 steps.
+    assert ("stage gan: alternating updates, augment True; learning rate 0.0001 x0.1 every 2000 "
+            "steps, 1 steps in all") in gan.stderr
+    with open(run / "gan" / "config.json", encoding="utf-8") as f:
+        saved = json.load(f)
+    assert saved["gan_update"] == "alternating" and saved["augment"] is True
+    assert saved["schedule"] == {"total_steps": 1, "steps_per_epoch": 2, "learning_rate": 1e-4,
+                                 "decay_steps": 2000, "decay_rate": 0.1,
+                                 "gan_update": "alternating"}
     for stage in ("init", "gan"):
         assert (run / stage / "generator.keras").is_file()
         assert (run / stage / "sample_x4.png").is_file()

@@ -19,9 +19,10 @@ import pytest
 import tensorflow as tf
 
 from srgan_tf import data, distribute, trainer
-from srgan_tf.config import TrainConfig
+from srgan_tf.config import Recipe, TrainConfig
 from tests import distributed_run
 from tests.conftest import REPO
+from tests.test_trainer import assert_matches_reference
 
 TIMEOUT = 400  # seconds for one training process (they take ~20-60 s on 2 busy cores)
 
@@ -285,3 +286,12 @@ def test_two_worker_cluster_trains_resumes_and_matches_one_device(tmp_path, imag
         trainer.Trainer(distributed_run.tiny_config(str(image_dir), reference, stage, steps),
                         strategy=tf.distribute.get_strategy()).train()
     assert_same_training(reference, str(run), steps=4)
+
+
+def test_mirrored_alternating_step_equals_two_plain_tape_steps(tmp_path, image_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.distributed_run", "alternating", str(image_dir),
+         str(tmp_path), "2"], cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(tmp_path / "alternating.npz") as saved:
+        assert_matches_reference(dict(saved), Recipe().learning_rate, steps=2)

@@ -63,5 +63,7 @@ def test_train_steps_run_in_mixed_precision(tmp_path, image_dir, tiny_recipe, vg
         lr, hr = t.data.fixed_batch(2)
         out = t.step_function()(lr, hr)
         assert all(v.dtype == "float32" and np.isfinite(float(v)) for v in out.values())
-        if policy == "mixed_float16":
+        if policy == "mixed_float16":  # each optimizer scales its own loss
             assert isinstance(t.g_optimizer, keras.optimizers.LossScaleOptimizer)
+            if stage == "gan":
+                assert isinstance(t.d_optimizer, keras.optimizers.LossScaleOptimizer)

@@ -10,7 +10,7 @@ inference, tiled upscale memory) and optionally writes every figure as JSON.
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRESETS
+from srgan_tf.config import GAN_UPDATES, PRESETS
 
 FLAGS = flags.FLAGS
 
@@ -24,6 +24,8 @@ def define_flags():
     flags.DEFINE_string("output_json", None, "Writes every figure to this JSON file.")
     flags.DEFINE_list("sections", sections, f"Subset of {sections}.")
     flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps.")
+    flags.DEFINE_list("gan_updates", list(GAN_UPDATES), "Stage gan update modes to time (the "
+                      "first is reported as gan_step_ms).")
     flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"],
                       "Keras policies: float32, mixed_bfloat16, mixed_float16 (GPUs before 8.0). "
                       "With --quick and this flag not given, only the native ones are timed.")
@@ -66,6 +68,7 @@ def main(argv):
         config = bench.BenchConfig.create(
             quick=FLAGS.quick, sections=tuple(FLAGS.sections), presets=tuple(FLAGS.presets),
             precisions=tuple(FLAGS.precisions) if FLAGS["precisions"].present else None,
+            gan_updates=tuple(FLAGS.gan_updates),
             batch_size=FLAGS.batch_size,
             lr_patch=FLAGS.lr_patch, matmul_size=FLAGS.matmul_size, conv_size=FLAGS.conv_size,
             conv_feat=FLAGS.conv_feat, hr_dir=FLAGS.hr_dir, infer_preset=FLAGS.infer_preset,

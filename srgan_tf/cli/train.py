@@ -5,7 +5,8 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe, TrainConfig
+from srgan_tf.config import (GAN_UPDATES, PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe,
+                             TrainConfig)
 
 FLAGS = flags.FLAGS
 
@@ -18,12 +19,19 @@ def define_flags():
     flags.DEFINE_string("tfds", None, "tensorflow-datasets DIV2K config, e.g. div2k/bicubic_x4.")
     flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir (default ~/tensorflow_datasets).")
     flags.DEFINE_string("preset", "tensorlayer", f"Recipe: {' or '.join(PRESETS)}.")
-    flags.DEFINE_integer("steps", None, "Total steps of the stage (overrides --epochs).")
-    flags.DEFINE_integer("epochs", None, "Total epochs of the stage (default: init 100, gan 2000).")
+    flags.DEFINE_integer("steps", None, "Total steps of the stage (overrides --epochs and the "
+                         "preset's schedule).")
+    flags.DEFINE_integer("epochs", None, "Total epochs of the stage (default: the preset's "
+                         "schedule; tensorlayer: init 100, gan 2000 epochs; paper: init 10^6, "
+                         "gan 2x10^5 steps).")
     flags.DEFINE_integer("batch_size", None, "Global batch size (recipe: 16).")
     flags.DEFINE_integer("crop_size", None, "HR crop side, a multiple of 4 (tensorlayer 384, paper 96).")
     flags.DEFINE_float("learning_rate", None, "Adam learning rate (recipe: 1e-4).")
-    flags.DEFINE_integer("decay_every", None, "gan stage: epochs between lr x0.1 decays (recipe: 1000).")
+    flags.DEFINE_integer("decay_every", None, "gan stage: epochs between lr x0.1 decays "
+                         "(tensorlayer: 1000 epochs; replaces the paper preset's 10^5 steps).")
+    flags.DEFINE_enum("gan_update", None, list(GAN_UPDATES),
+                      "gan stage: alternating (D update, then G update through the updated D, "
+                      "as both recipes; the default) or shared (both from one forward pass).")
     flags.DEFINE_string("vgg_weights", "imagenet",
                         "VGG19 weights: imagenet, none (random: tests only) or a local .h5 file.")
     flags.DEFINE_integer("seed", 0, "Seed of weights init and of the data stream.")
@@ -60,7 +68,8 @@ def config_from_flags():
     """Builds the TrainConfig of the parsed flags (raises ValueError on a bad value)."""
     recipe = Recipe.from_preset(FLAGS.preset, batch_size=FLAGS.batch_size,
                                 crop_size=FLAGS.crop_size, learning_rate=FLAGS.learning_rate,
-                                decay_every=FLAGS.decay_every, icnr=FLAGS.icnr,
+                                decay_every=FLAGS.decay_every, gan_update=FLAGS.gan_update,
+                                icnr=FLAGS.icnr,
                                 gan_freeze_bn=FLAGS.gan_freeze_bn)
     return TrainConfig(
         stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,

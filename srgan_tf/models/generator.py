@@ -11,7 +11,7 @@ from srgan_tf.models.blocks import (FoldedConv2D, ResidualBlock, Upsample, activ
 _SHAPES = {"tensorlayer": (3, 1, "relu"), "paper": (9, 9, "prelu")}
 # Space-to-depth block of the last conv (FoldedConv2D) where its kernel is at least this size:
 # the paper's 9x9 conv to 3 channels at HR runs ~2x faster, forward + backward, on a 2x2-folded
-# grid (BENCHMARKS.md). The first 9x9 conv (3 -> 64 at LR) runs near the ceiling as it is.
+# grid (docs/benchmarks.md). The first 9x9 conv (3 -> 64 at LR) runs near the ceiling as it is.
 _FOLD_KERNEL, _FOLD = 5, 2
 
 
