@@ -10,6 +10,10 @@ and MultiWorkerMirroredStrategy must be set up before TensorFlow initialises its
       One worker of the cluster in TF_CONFIG: trains stage init, then stage gan, to STEPS steps
       each under MultiWorkerMirroredStrategy, and prints one line "steps <init> <gan>". With
       BATCHES, first saves there the HR batches of this worker's first 2 distributed steps.
+  python -m tests.distributed_run xla HR_DIR OUT STEPS
+      Splits the CPU into 2 logical devices and tries --jit_compile under MirroredStrategy over
+      both (prints the error), then trains stage init for STEPS steps with --jit_compile under
+      MirroredStrategy over /cpu:0 alone into OUT.
 """
 
 import os
@@ -71,6 +75,15 @@ def main(mode, hr_dir, out, steps, batches=None):
         train_both_stages(hr_dir, f"{out}/default", steps, tf.distribute.get_strategy())
         train_both_stages(hr_dir, f"{out}/mirrored", steps, mirrored, strategy="mirrored",
                           devices=("/cpu:0", "/cpu:1"))
+    elif mode == "xla":
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        config = tiny_config(hr_dir, out, "init", steps, strategy="mirrored", jit_compile=True)
+        try:
+            trainer.Trainer(config, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+        except ValueError as e:
+            print("error:", e, flush=True)
+        trainer.Trainer(config, strategy=tf.distribute.MirroredStrategy(["/cpu:0"])).train()
     elif mode == "worker":
         strategy = distribute.make_strategy(tiny_config(hr_dir, out, "init", steps,
                                                         strategy="multi_worker"))
