@@ -258,12 +258,14 @@ def test_a_failed_checkpoint_write_is_clear_and_keeps_the_previous_one(tmp_path,
 
 # XLA (--jit_compile). Tolerances of "the same step", one step from the same weights on the same
 # batch: XLA:CPU fuses and orders the float32 sums of convolutions and reductions differently from
-# the oneDNN kernels, so the losses agree to rounding (init: 2e-7 relative, measured). Adam's first
-# update is learning_rate x g / (|g| + epsilon), so a weight whose gradient is ~0 can move by up to
-# 2 x learning_rate = 2e-4 the other way when rounding flips the sign of g; on average the weights
-# agree to ~1e-11 (init, measured). A step that skipped an update or trained other weights would
-# differ by ~learning_rate = 1e-4 on average, 100x XLA_WEIGHT_MEAN_ATOL.
-XLA_LOSS_RTOL = 1e-4
+# the oneDNN kernels, so the losses agree to rounding. Measured: 2e-7 relative for mse and g_loss,
+# up to 5e-5 for the discriminator's terms (the tiny discriminator's BatchNorm normalises 1x1 maps
+# over 2 samples, which amplifies rounding), hence 3e-4. Adam's first update is learning_rate x
+# g / (|g| + epsilon), so a weight whose gradient is ~0 moves by up to 2 x learning_rate = 2e-4
+# the other way when rounding flips the sign of g (measured in gan: 2.0e-4); on average the
+# weights agree to 2e-11 (init) and 1.5e-7 (gan). A step that skipped an update or trained other
+# weights would differ by ~learning_rate = 1e-4 on average, 100x XLA_WEIGHT_MEAN_ATOL.
+XLA_LOSS_RTOL = 3e-4
 XLA_WEIGHT_ATOL = 2.5e-4
 XLA_WEIGHT_MEAN_ATOL = 1e-6
 
