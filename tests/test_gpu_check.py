@@ -35,8 +35,9 @@ def test_loss_trend_compares_first_and_last_logged_mse(tmp_path):
 
 @pytest.mark.parametrize("written,expected", [
     ({"pipeline": {"files": 20.0, "store": 150.0}}, {"files": 20.0, "store": 150.0}),
-    ({"pipeline_patches_per_s": 900.0}, {"error": "python -m srgan_tf.bench --sections pipeline "
-                                                  "--output_json {out} wrote no 'pipeline' object"}),
+    ({"pipeline_patches_per_s": 900.0},
+     {"error": "python -m srgan_tf.bench --sections pipeline --output_json {out} wrote no "
+               "'pipeline' object"}),
     (None, {"error": "exit code 2: error: --sections must be a comma list"}),
 ])
 def test_pipeline_part_copies_the_object_or_records_the_error(tmp_path, monkeypatch, written,
