@@ -64,11 +64,16 @@ def save_local_batches(hr_dir, distribution, path, count=2):
     np.save(path, np.stack(steps))
 
 
+def _split_cpu():
+    """Splits the CPU into 2 logical devices, /cpu:0 and /cpu:1 (before TensorFlow starts)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
 def main(mode, hr_dir, out, steps, batches=None):
     steps = int(steps)
     if mode == "mirrored":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        _split_cpu()
         mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         os.makedirs(out, exist_ok=True)
         save_local_batches(hr_dir, mirrored, f"{out}/batches.npy")
@@ -76,8 +81,7 @@ def main(mode, hr_dir, out, steps, batches=None):
         train_both_stages(hr_dir, f"{out}/mirrored", steps, mirrored, strategy="mirrored",
                           devices=("/cpu:0", "/cpu:1"))
     elif mode == "xla":
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        _split_cpu()
         config = tiny_config(hr_dir, out, "init", steps, strategy="mirrored", jit_compile=True)
         try:
             trainer.Trainer(config, strategy=tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))

@@ -80,6 +80,15 @@ def test_bad_flag_values_name_the_flag(tmp_path):
         gpu_check.CheckConfig(output="x", hr_dir=str(tmp_path / "missing")).validate()
 
 
+def test_timings_after_the_budget_are_skipped():
+    config = gpu_check.CheckConfig(output="x", stages=("gan",), presets=("paper",),
+                                   precisions=("float32", "mixed_float16"), budget_minutes=0.5)
+    steps = gpu_check.time_steps(config.resolved(), deadline=0.0)
+    skipped = {"skipped": "--budget_minutes 0.5 reached"}
+    assert steps == {"gan": {"paper": {p: {"plain": skipped, "xla": skipped}
+                                       for p in ("float32", "mixed_float16")}}}
+
+
 @pytest.mark.slow(reason="two training processes and an export (~1-2 min on 2 busy cores)")
 def test_cpu_run_writes_the_json(tmp_path):
     output = tmp_path / "check.json"
@@ -87,7 +96,7 @@ def test_cpu_run_writes_the_json(tmp_path):
         output=str(output), work_dir=str(tmp_path / "run"), hr_dir=str(SAMPLE_DIR),
         train_steps=30, train_crop=32, train_batch=4, step_batch=2, step_lr_patch=8, warmup=0,
         repeats=1, stages=("init",), presets=("tensorlayer",), precisions=("float32",),
-        recipe_overrides=TINY, pipeline_timeout=0.1, gpu=False)
+        recipe_overrides=TINY, pipeline_timeout=0.1, budget_minutes=60.0, gpu=False)
     returned = gpu_check.run_check(config)
     results = json.loads(output.read_text())
     assert results == json.loads(json.dumps(returned))
