@@ -734,8 +734,8 @@ def format_table(results):
                     name = f"{stage} step {preset} {policy} / conv ceiling"
                     target = _target_cell(results, name) if not suffix else ""
                     if policy != "float32" and "float32" in row:
-                        speedup = _target_cell(results, f"{stage} step {preset} {policy} "
-                                                        "speed-up over float32")
+                        speedup = "" if suffix else _target_cell(
+                            results, f"{stage} step {preset} {policy} speed-up over float32")
                         target += (f"; {row['float32']['ms'] / m['ms']:.2f}x float32"
                                    + (f" ({speedup})" if speedup else ""))
                     plain = plain_steps.get(preset, {}).get(policy)
