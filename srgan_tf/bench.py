@@ -61,6 +61,7 @@ INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceil
 QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0)
 DEFAULT_PRECISIONS = ("float32", "mixed_bfloat16")
 CEILING_REPEATS = 10  # the ceilings' minimum repeats, also with --quick
+XLA_SUFFIX = "_xla"  # keys of the train steps timed with --jit_compile: init_step_xla_ms, ...
 
 
 def default_hr_dir():
@@ -96,7 +97,7 @@ class BenchConfig:
     warmup: int = 2
     repeats: int = 10
     pipeline_batches: int = 25  # batches per timed pipeline repeat
-    jit_compile: bool = False  # re-wrap the train step with XLA (tf.function(jit_compile=True))
+    jit_compile: Tuple[bool, ...] = (False,)  # train steps without (False) / with XLA (True)
     time_budget: Optional[float] = None  # s: a step / inference stops its timed calls after it
     recipe_overrides: Tuple[Tuple[str, object], ...] = ()
     quick: bool = False  # recorded only; `create(quick=True)` sets the fewer repeats
@@ -157,6 +158,8 @@ class BenchConfig:
             raise ValueError(f"--infer_sizes must be positive sides, got {self.infer_sizes}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"time_budget must be positive, got {self.time_budget}")
+        if not self.jit_compile or len(set(self.jit_compile)) != len(self.jit_compile):
+            raise ValueError(f"--jit_compile must be off, on or off,on, got {self.jit_compile}")
         if self.upscale_timeout is not None and self.upscale_timeout <= 0:
             raise ValueError(f"--upscale_timeout must be positive, got {self.upscale_timeout}")
         if {"init", "gan", "pipeline"} & set(self.sections) \
@@ -341,28 +344,34 @@ def device_info():
             "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
-def _time_step(config, stage, preset, checkpoint_dir, gan_update=None):
-    """Builds a Trainer under the current policy; returns (step times in s, FLOPs by network)."""
+def _time_step(config, stage, preset, checkpoint_dir, jit_compile=False, gan_update=None):
+    """Builds a Trainer under the current policy.
+
+    Returns:
+      (seconds of the first call: tracing and compilation included, step times in s after
+      `config.warmup` calls in all, FLOPs by network).
+    """
     batch, patch = config.batch_size, config.lr_patch
     train_config = TrainConfig(stage=stage, checkpoint_dir=checkpoint_dir,
                                hr_dir=config.resolved_hr_dir,
                                recipe=config.recipe(preset, gan_update),
-                               vgg_weights="none", from_scratch=True, steps=1)
+                               vgg_weights="none", from_scratch=True, steps=1,
+                               jit_compile=jit_compile)
     vgg = None
     if stage == "gan":  # random weights: no download, the same FLOPs as ImageNet's
         vgg = keras.applications.VGG19(include_top=False, weights=None,
                                        input_shape=(None, None, 3))
     trainer = trainer_lib.Trainer(train_config, vgg=vgg)
     step = trainer.step_function()
-    if config.jit_compile:
-        step = tf.function(step.python_function, jit_compile=True)
     lr = _random([batch, patch, patch, 3], seed=4)
     hr = _random([batch, SCALE * patch, SCALE * patch, 3], seed=5)
-    times = time_calls(lambda: step(lr, hr), config.warmup, config.repeats, config.time_budget)
-    return times, train_step_flops(trainer, batch, patch)
+    first = time_calls(lambda: step(lr, hr), 0, 1)[0]  # the first of the warm-up calls
+    times = time_calls(lambda: step(lr, hr), max(config.warmup - 1, 0), config.repeats,
+                       config.time_budget)
+    return first, times, train_step_flops(trainer, batch, patch)
 
 
-def measure_step(config, stage, preset, policy, gan_update=None):
+def measure_step(config, stage, preset, policy, jit_compile=False, gan_update=None):
     """Times the Trainer's compiled train step of `stage` on a fixed random batch.
 
     Args:
@@ -370,20 +379,22 @@ def measure_step(config, stage, preset, policy, gan_update=None):
       stage: "init" or "gan".
       preset: a config.PRESETS name.
       policy: Keras dtype policy the models are built and run in.
+      jit_compile: the Trainer's `--jit_compile` (XLA).
       gan_update: stage gan's update mode (config.GAN_UPDATES; default: the recipe's).
     Returns:
-      dict: ms (median), min_ms, patches_per_s, gflop (per step), gflops (achieved), flops
-      (by network).
+      dict: ms (median), min_ms, first_s (the first call, with tracing and compilation),
+      patches_per_s, gflop (per step), gflops (achieved), flops (by network).
     """
     with _Policy(policy), tempfile.TemporaryDirectory() as tmp:
-        # Models are freed on return.
-        times, flops = _time_step(config, stage, preset, tmp, gan_update)
+        # The models are freed on return.
+        first, times, flops = _time_step(config, stage, preset, tmp, jit_compile, gan_update)
     seconds = statistics.median(times)
-    result = {"ms": 1e3 * seconds, "min_ms": 1e3 * min(times),
+    result = {"ms": 1e3 * seconds, "min_ms": 1e3 * min(times), "first_s": first,
               "patches_per_s": config.batch_size / seconds, "gflop": flops["total"] / 1e9,
               "gflops": flops["total"] / seconds / 1e9, "flops": flops}
-    logging.info("%s step %s %s%s: %.1f ms, %.1f GFLOP/s", stage, preset, policy,
-                 f" {gan_update}" if gan_update else "", result["ms"], result["gflops"])
+    logging.info("%s step %s %s%s%s: %.1f ms, %.1f GFLOP/s (first call %.1f s)", stage, preset,
+                 policy, f" {gan_update}" if gan_update else "", " XLA" if jit_compile else "",
+                 result["ms"], result["gflops"], first)
     return result
 
 
@@ -576,6 +587,8 @@ def run_benchmark(config):
     The keys of the `--output_json` file: device, cpu_features, matmul_gflops, conv_gflops
     ({compute dtype: GFLOP/s}), init_step_ms and gan_step_ms ({preset: {policy: ms}}; the gan
     step in the first of `gan_updates`, every mode in details["gan_step_by_update"]),
+    init_step_xla_ms and gan_step_xla_ms (the same with `--jit_compile`), init_xla_speedup and
+    gan_xla_speedup ({preset: {policy: ms without XLA / ms with XLA}}, when both were timed),
     pipeline_patches_per_s, infer_ms ({size: {policy: ms}}), upscale_2048_peak_rss_mb (named
     after the default size; see `upscale` for the size used); null where a section was not run.
     `details` holds every measurement in full, and `targets` the ratios against their targets.
@@ -587,7 +600,9 @@ def run_benchmark(config):
                     key=list(COMPUTE_DTYPES.values()).index)
     results = {"device": info["device"], "cpu_features": info["cpu_features"],
                "matmul_gflops": None, "conv_gflops": None, "init_step_ms": None,
-               "gan_step_ms": None, "pipeline_patches_per_s": None, "infer_ms": None,
+               "gan_step_ms": None, "init_step_xla_ms": None, "gan_step_xla_ms": None,
+               "init_xla_speedup": None, "gan_xla_speedup": None,
+               "pipeline_patches_per_s": None, "infer_ms": None,
                "upscale_2048_peak_rss_mb": None,
                "system": info, "settings": _settings(config), "details": {}}
     details = results["details"]
@@ -608,17 +623,26 @@ def run_benchmark(config):
             logging.info("ceilings %s: matmul %.0f, conv %.0f GFLOP/s", d,
                          results["matmul_gflops"][d], results["conv_gflops"][d])
     for stage in ("init", "gan"):
-        if stage in sections:
-            modes = config.gan_updates if stage == "gan" else (None,)
-            by_mode = {mode: {preset: {policy: measure_step(config, stage, preset, policy, mode)
+        if stage not in sections:
+            continue
+        modes = config.gan_updates if stage == "gan" else (None,)
+        for jit in config.jit_compile:
+            key = f"{stage}_step{XLA_SUFFIX if jit else ''}"
+            by_mode = {mode: {preset: {policy: measure_step(config, stage, preset, policy, jit,
+                                                            mode)
                                        for policy in config.precisions}
                               for preset in config.presets} for mode in modes}
             steps = by_mode[modes[0]]
-            details[f"{stage}_step"] = steps
+            details[key] = steps
             if stage == "gan":
-                details["gan_step_by_update"] = by_mode
-            results[f"{stage}_step_ms"] = {preset: {policy: m["ms"] for policy, m in row.items()}
-                                           for preset, row in steps.items()}
+                details[f"{key}_by_update"] = by_mode
+            results[f"{key}_ms"] = {preset: {policy: m["ms"] for policy, m in row.items()}
+                                    for preset, row in steps.items()}
+        if len(config.jit_compile) == 2:
+            plain, xla = results[f"{stage}_step_ms"], results[f"{stage}_step{XLA_SUFFIX}_ms"]
+            results[f"{stage}_xla_speedup"] = {
+                preset: {policy: plain[preset][policy] / ms for policy, ms in row.items()}
+                for preset, row in xla.items()}
     if "pipeline" in sections:
         details["pipeline"] = measure_pipeline(config)
         details["pipeline_cached"] = measure_pipeline(config, cache=True)
@@ -736,7 +760,8 @@ def format_table(results):
     lines = [f"srgan_tf benchmark: batch {batch}, LR patch {patch} (HR {SCALE * patch}); "
              f"median of {settings['repeats']} after {settings['warmup']} warm-up"
              + (" (--quick)" if settings["quick"] else "")
-             + (", train steps with jit_compile" if settings["jit_compile"] else "")
+             + (", train steps also with --jit_compile (XLA)"
+                if True in settings["jit_compile"] else "")
              + (f"; not timed: {','.join(settings['skipped_precisions'])} (emulated here; "
                 "--precisions forces it)" if settings.get("skipped_precisions") else ""), "",
              _row("#", "measurement", "precision", "time", "throughput", "GFLOP/s",
@@ -760,31 +785,41 @@ def format_table(results):
                                  "(the generator trunk's shape)", dtype, "", "",
                               _num(value), _percent(value, results["conv_gflops"][dtype]),
                               ""))
-    by_update = details.get("gan_step_by_update") or {}
-    modes = list(by_update) or [settings["gan_updates"][0]]
-    rows = [(2, "init", None, details.get("init_step"))]
-    rows += [(3, "gan", mode, by_update.get(mode, details.get("gan_step"))) for mode in modes]
-    for number, stage, mode, steps in rows:
-        for preset, row in (steps or {}).items():
-            for policy, m in row.items():
-                parts = " + ".join(f"{k[0].upper() if k != 'vgg' else 'VGG'} {_num(v / 1e9)}"
-                                   for k, v in m["flops"].items() if k != "total")
-                name = f"{stage} step {preset} {policy} / conv ceiling"
-                target = _target_cell(results, name)
-                if policy != "float32" and "float32" in row:
-                    speedup = _target_cell(results, f"{stage} step {preset} {policy} speed-up "
-                                                    "over float32")
-                    target += (f"; {row['float32']['ms'] / m['ms']:.2f}x float32"
-                               + (f" ({speedup})" if speedup else ""))
-                if mode is not None and mode != "shared" and "shared" in by_update:
-                    shared = by_update["shared"][preset][policy]["ms"]
-                    target += f"; {m['ms'] / shared:.2f}x the shared step's time"
-                target = target.lstrip("; ")
-                label = f"{stage} step {preset}" + (f" {mode}" if len(modes) > 1 and mode else "")
-                lines.append(_row(number, f"{label} ({_num(m['gflop'])} GFLOP: "
-                                          f"{parts})", policy, f"{_num(m['ms'])} ms",
-                                  f"{_num(m['patches_per_s'])} patches/s", _num(m["gflops"]),
-                                  _percent(m["gflops"], _conv_ceiling(results, policy)), target))
+    for suffix in ("", XLA_SUFFIX):
+        by_update = details.get(f"gan_step{suffix}_by_update") or {}
+        modes = list(by_update) or [settings["gan_updates"][0]]
+        rows = [(2, "init", None, details.get(f"init_step{suffix}"))]
+        rows += [(3, "gan", mode, by_update.get(mode, details.get(f"gan_step{suffix}")))
+                 for mode in modes]
+        for number, stage, mode, steps in rows:
+            plain_steps = details.get(f"{stage}_step") or {}
+            for preset, row in (steps or {}).items():
+                for policy, m in row.items():
+                    parts = " + ".join(f"{k[0].upper() if k != 'vgg' else 'VGG'} "
+                                       f"{_num(v / 1e9)}"
+                                       for k, v in m["flops"].items() if k != "total")
+                    name = f"{stage} step {preset} {policy} / conv ceiling"
+                    target = _target_cell(results, name) if not suffix else ""
+                    if policy != "float32" and "float32" in row:
+                        speedup = "" if suffix else _target_cell(
+                            results, f"{stage} step {preset} {policy} speed-up over float32")
+                        target += (f"; {row['float32']['ms'] / m['ms']:.2f}x float32"
+                                   + (f" ({speedup})" if speedup else ""))
+                    if mode is not None and mode != "shared" and "shared" in by_update:
+                        shared = by_update["shared"][preset][policy]["ms"]
+                        target += f"; {m['ms'] / shared:.2f}x the shared step's time"
+                    plain = plain_steps.get(preset, {}).get(policy)
+                    if suffix and plain and mode in (None, modes[0]):
+                        target += (f"; {plain['ms'] / m['ms']:.2f}x without XLA; first call "
+                                   f"{m['first_s']:.0f} s (without: {plain['first_s']:.0f} s)")
+                    label = (f"{stage} step {preset}" + (f" {mode}" if len(modes) > 1 and mode
+                                                         else "")
+                             + (" XLA" if suffix else ""))
+                    lines.append(_row(number, f"{label} ({_num(m['gflop'])} GFLOP: {parts})",
+                                      policy, f"{_num(m['ms'])} ms",
+                                      f"{_num(m['patches_per_s'])} patches/s", _num(m["gflops"]),
+                                      _percent(m["gflops"], _conv_ceiling(results, policy)),
+                                      target.lstrip("; ")))
     if results["pipeline_patches_per_s"]:
         fastest = _fastest_init_step(results)
         for key in ("pipeline", "pipeline_cached"):

@@ -160,6 +160,7 @@ class TrainConfig:
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
     deterministic: bool = False
+    jit_compile: bool = False  # compile each replica's train step with XLA (see Trainer.step_function)
     debug_nan_step: Optional[int] = None  # test hook: this step's batch is made NaN
     precision: str = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16 (see precision.py)
     strategy: str = "default"  # default | mirrored | multi_worker | tpu (see distribute.py)

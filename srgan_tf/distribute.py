@@ -118,6 +118,22 @@ def replica_gatherer(strategy):
     return lambda values: gather(tf.constant([values], tf.float64)).numpy()
 
 
+def check_jit_compile(strategy):
+    """Raises ValueError when `strategy` cannot run an XLA-compiled replica step.
+
+    TensorFlow keeps the cross-replica sums (gradients, synchronized BatchNorm) inside an XLA
+    replica step only when every replica is a GPU; between CPU replicas they need a `merge_call`,
+    which XLA cannot compile. One replica on any device is fine.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return
+    devices = strategy.extended.worker_devices
+    if not all("GPU" in d.upper() for d in devices):
+        raise ValueError(f"--jit_compile with {strategy.num_replicas_in_sync} replicas needs "
+                         f"every replica on a GPU (XLA all-reduces between GPUs only), got "
+                         f"{', '.join(devices)}")
+
+
 def synchronize_batch_norm(model):
     """Makes every BatchNormalization layer of `model` use global-batch statistics in training.
 

@@ -129,6 +129,8 @@ class Trainer:
         self.workers = distribute.worker_count(self.strategy)
         self._gather = distribute.replica_gatherer(self.strategy)  # used with several workers
         replicas = self.strategy.num_replicas_in_sync
+        if config.jit_compile:
+            distribute.check_jit_compile(self.strategy)
         if config.recipe.batch_size % replicas:
             raise ValueError(f"--batch_size {config.recipe.batch_size} must be a multiple of the "
                              f"{replicas} replicas of --strategy {config.strategy}")
@@ -324,10 +326,18 @@ class Trainer:
         return self._gan_outputs(g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads)
 
     def step_function(self):
-        """Returns the compiled train step: (lr, hr) distributed batch -> dict of scalar tensors."""
+        """Returns the compiled train step: (lr, hr) distributed batch -> dict of scalar tensors.
+
+        With `config.jit_compile`, each replica's step (forward, backward, optimizer update) is
+        compiled with XLA: the function given to `strategy.run` is the XLA one, as TensorFlow
+        requires for MirroredStrategy (see `distribute.check_jit_compile`). TPUStrategy compiles
+        every step with XLA anyway.
+        """
         if self._step_fn is None:
             replica_step = self._gan_replica_step if self.is_gan else self._init_replica_step
             strategy = self.strategy
+            if self.config.jit_compile and not isinstance(strategy, tf.distribute.TPUStrategy):
+                replica_step = tf.function(replica_step, jit_compile=True, reduce_retracing=True)
 
             def train_step(lr, hr):
                 per_replica = strategy.run(replica_step, args=(lr, hr))

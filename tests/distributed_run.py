@@ -14,6 +14,10 @@ and MultiWorkerMirroredStrategy must be set up before TensorFlow initialises its
       One worker of the cluster in TF_CONFIG: trains stage init, then stage gan, to STEPS steps
       each under MultiWorkerMirroredStrategy, and prints one line "steps <init> <gan>". With
       BATCHES, first saves there the HR batches of this worker's first 2 distributed steps.
+  python -m tests.distributed_run xla HR_DIR OUT STEPS
+      Splits the CPU into 2 logical devices and tries --jit_compile under MirroredStrategy over
+      both (prints the error), then trains stage init for STEPS steps with --jit_compile under
+      MirroredStrategy over /cpu:0 alone into OUT.
 """
 
 import os
@@ -156,6 +160,13 @@ def main(mode, hr_dir, out, steps, batches=None):
         pairs = list(t.data.dataset().take(steps))
         batches = ([lr.numpy() for lr, _ in pairs], [hr.numpy() for _, hr in pairs])
         np.savez(f"{out}/alternating.npz", **alternating_against_reference(t, batches))
+    elif mode == "xla":
+        config = tiny_config(hr_dir, out, "init", steps, strategy="mirrored", jit_compile=True)
+        try:
+            trainer.Trainer(config, strategy=_two_cpu_mirrored())
+        except ValueError as e:
+            print("error:", e, flush=True)
+        trainer.Trainer(config, strategy=tf.distribute.MirroredStrategy(["/cpu:0"])).train()
     elif mode == "worker":
         strategy = distribute.make_strategy(tiny_config(hr_dir, out, "init", steps,
                                                         strategy="multi_worker"))

@@ -156,6 +156,27 @@ def test_tiny_run_has_the_json_shape(tmp_path):
     assert "gan step tensorlayer alternating" in table and "x the shared step's time" in table
 
 
+def test_steps_with_and_without_xla(tmp_path):
+    hr_dir = tmp_path / "hr"
+    write_images(hr_dir, [(64, 64)] * 2)
+    config = bench.BenchConfig(
+        sections=("init",), presets=("tensorlayer",), precisions=("float32",), batch_size=2,
+        lr_patch=8, hr_dir=str(hr_dir), warmup=0, repeats=1, jit_compile=(False, True),
+        recipe_overrides=TINY)
+    results = json.loads(json.dumps(bench.run_benchmark(config)))
+    plain, xla = results["init_step_ms"], results["init_step_xla_ms"]
+    assert results["init_xla_speedup"] == {
+        "tensorlayer": {"float32": pytest.approx(plain["tensorlayer"]["float32"]
+                                                 / xla["tensorlayer"]["float32"])}}
+    assert results["gan_step_xla_ms"] is None and results["gan_xla_speedup"] is None
+    # The XLA row times a step that XLA compiled: its first call includes the compilation.
+    assert results["details"]["init_step_xla"]["tensorlayer"]["float32"]["first_s"] > 0
+    table = bench.format_table(results)
+    assert "| 2 | init step tensorlayer XLA (" in table and "x without XLA; first call" in table
+    with pytest.raises(ValueError, match="--jit_compile must be off, on or off,on"):
+        bench.BenchConfig(jit_compile=()).validate()
+
+
 def test_run_upscale_stops_at_the_timeout(tmp_path):
     generator = Generator(num_feat=8, num_block=1, upsample_feat=32)
     generator(tf.zeros([1, 8, 8, 3]))
@@ -186,8 +207,13 @@ def test_cli_writes_table_and_json(tmp_path):
     assert figures["settings"]["quick"] and figures["settings"]["repeats"] == 3
 
 
-def test_cli_bad_flag_is_one_line():
-    result = run_cli("--sections", "ceilings,warp")
+@pytest.mark.parametrize("args,message", [
+    (("--sections", "ceilings,warp"), "error: --sections must be"),
+    (("--jit_compile", "off,maybe"), "error: --jit_compile must be off, on or off,on, got "
+                                     "'off,maybe'"),
+])
+def test_cli_bad_flag_is_one_line(args, message):
+    result = run_cli(*args)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: --sections must be")
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
     assert "Traceback" not in result.stderr

@@ -173,15 +173,31 @@ def test_cli_without_tf_config_is_one_line_error(tmp_path):
 # ------------------------------------------------------------------------- fresh processes
 
 
-def test_mirrored_on_two_cpu_devices_trains_like_one_device(tmp_path, image_dir):
-    out = tmp_path / "out"
+def _fresh_run(mode, image_dir, out, steps):
+    """Runs `python -m tests.distributed_run MODE ...`; returns its stdout (it must succeed)."""
     result = subprocess.run(
-        [sys.executable, "-m", "tests.distributed_run", "mirrored", str(image_dir), str(out), "3"],
+        [sys.executable, "-m", "tests.distributed_run", mode, str(image_dir), str(out), str(steps)],
         cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_mirrored_on_two_cpu_devices_trains_like_one_device(tmp_path, image_dir):
+    out = tmp_path / "out"
+    _fresh_run("mirrored", image_dir, out, 3)
     # Replica 0 and replica 1 together get exactly the global batch, in order.
     np.testing.assert_array_equal(np.load(out / "batches.npy"), _global_batches(image_dir))
     assert_same_training(str(out / "default"), str(out / "mirrored"), steps=3)
+
+
+def test_jit_compile_needs_gpu_replicas_and_runs_on_one_replica(tmp_path, image_dir):
+    out = tmp_path / "run"
+    assert _fresh_run("xla", image_dir, out, 2).splitlines()[0] == (
+        "error: --jit_compile with 2 replicas needs every replica on a GPU (XLA all-reduces "
+        "between GPUs only), got /job:localhost/replica:0/task:0/device:CPU:0, "
+        "/job:localhost/replica:0/task:0/device:CPU:1")
+    assert [r["step"] for r in _log(str(out), "init")] == [1, 2]
+    assert trainer.read_stage_config(str(out / "init"))["jit_compile"]
 
 
 def _free_ports(count):

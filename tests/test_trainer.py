@@ -356,3 +356,79 @@ def test_nonfinite_gradients_of_both_gan_updates_are_counted(tmp_path, image_dir
     # Every gradient of the D step and of the G step holds a NaN, and each one is counted.
     assert float(out[trainer.GRADS_BAD]) == (len(t.generator.trainable_variables)
                                              + len(t.discriminator.trainable_variables))
+
+
+# XLA (--jit_compile). Tolerances of "the same step", one step from the same weights on the same
+# batch: XLA:CPU fuses and orders the float32 sums of convolutions and reductions differently from
+# the oneDNN kernels, so the losses agree to rounding. Measured: 2e-7 relative for mse and g_loss,
+# up to 5e-5 for the discriminator's terms (the tiny discriminator's BatchNorm normalises 1x1 maps
+# over 2 samples, which amplifies rounding), hence 3e-4. Adam's first update is learning_rate x
+# g / (|g| + epsilon), so a weight whose gradient is ~0 moves by up to 2 x learning_rate = 2e-4
+# the other way when rounding flips the sign of g (measured in gan: 2.0e-4); on average the
+# weights agree to 2e-11 (init) and 1.5e-7 (gan). A step that skipped an update or trained other
+# weights would differ by ~learning_rate = 1e-4 on average, 100x XLA_WEIGHT_MEAN_ATOL.
+XLA_LOSS_RTOL = 3e-4
+XLA_WEIGHT_ATOL = 2.5e-4
+XLA_WEIGHT_MEAN_ATOL = 1e-6
+
+
+def _xla_recipe(tiny_recipe):
+    # VGG up to block1_conv2 keeps the compiled program small; the step keeps every kind of op
+    # (VGG, D, G, both Adams).
+    return tiny_recipe.__class__(**{**tiny_recipe.__dict__, "vgg_layer": "block1_conv2"})
+
+
+def _xla_call_ops(step_fn, lr, hr):
+    """The nested function calls of the traced step that XLA must compile."""
+    graph = step_fn.get_concrete_function(lr, hr).graph
+    calls = [op for op in graph.get_operations() if op.type in ("PartitionedCall",
+                                                                 "StatefulPartitionedCall")]
+    return [op for op in calls if op.node_def.attr["_XlaMustCompile"].b]
+
+
+@pytest.mark.parametrize("stage", ["init", pytest.param("gan", marks=pytest.mark.slow(
+    reason="XLA compiles G, D and VGG forward and backward: minutes on 2 busy cores"))])
+def test_jit_compile_step_matches_the_plain_step(tmp_path, image_dir, tiny_recipe, vgg_random,
+                                                 stage):
+    recipe = _xla_recipe(tiny_recipe)
+    runs = {}
+    for jit in (False, True):
+        t = _trainer(_config(tmp_path / str(jit), image_dir, recipe, stage, 1, from_scratch=True,
+                             jit_compile=jit), vgg=vgg_random)
+        lr, hr = t.data.fixed_batch(2)
+        step = t.step_function()
+        assert len(_xla_call_ops(step, lr, hr)) == (1 if jit else 0)  # the flag reaches XLA
+        logs = {k: float(v) for k, v in step(lr, hr).items()}
+        models = [t.generator] + ([t.discriminator] if t.is_gan else [])
+        runs[jit] = logs, [v.numpy() for m in models for v in m.weights]
+    (plain_logs, plain_weights), (xla_logs, xla_weights) = runs[False], runs[True]
+    assert xla_logs.pop(trainer.GRADS_BAD) == plain_logs.pop(trainer.GRADS_BAD) == 0
+    assert xla_logs == pytest.approx(plain_logs, rel=XLA_LOSS_RTOL)
+    diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(plain_weights, xla_weights)])
+    assert diffs.max() <= XLA_WEIGHT_ATOL and diffs.mean() <= XLA_WEIGHT_MEAN_ATOL, (
+        diffs.max(), diffs.mean())
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_jit_compile_trains_under_mixed_precision(tmp_path, image_dir, tiny_recipe, policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        t = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 1, jit_compile=True))
+        lr, hr = t.data.fixed_batch(2)
+        before = [v.numpy() for v in t.generator.trainable_variables]
+        step = t.step_function()
+        out = {k: float(v) for k, v in step(lr, hr).items()}
+        assert len(_xla_call_ops(step, lr, hr)) == 1
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(out["mse"]) and out[trainer.GRADS_BAD] == 0
+    assert all(not np.array_equal(a, v.numpy())
+               for a, v in zip(before, t.generator.trainable_variables))
+
+
+def test_jit_compile_nan_still_stops_the_run(tmp_path, image_dir, tiny_recipe):
+    t = _trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 6, debug_nan_step=3,
+                         jit_compile=True))
+    with pytest.raises(trainer.NonFiniteLossError, match=r"step 3: non-finite mse.*ckpt-2"):
+        t.train()
+    assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-2")

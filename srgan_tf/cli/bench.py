@@ -5,6 +5,7 @@ inference, tiled upscale memory) and optionally writes every figure as JSON.
   python -m srgan_tf.bench                                   # everything (~15 min on 2 CPU cores)
   python -m srgan_tf.bench --quick --output_json bench.json  # fewer repeats, same shapes
   python -m srgan_tf.bench --sections ceilings,init --presets paper --precisions float32
+  python -m srgan_tf.bench --quick --sections init,gan --jit_compile off,on   # XLA or not
 """
 
 from absl import flags, logging
@@ -47,7 +48,8 @@ def define_flags():
                          "--quick 1).")
     flags.DEFINE_integer("repeats", None, "Timed calls whose median is reported (default 10, "
                          "--quick 3).")
-    flags.DEFINE_bool("jit_compile", False, "Times the train steps compiled with XLA.")
+    flags.DEFINE_list("jit_compile", ["off"], "Train steps without (off) and/or with (on) "
+                      "XLA, the Trainer's --jit_compile: off, on or off,on.")
     flags.DEFINE_integer("intra_op_threads", 0, "TensorFlow intra-op threads (0: TF default).")
     flags.DEFINE_integer("inter_op_threads", 0, "TensorFlow inter-op threads (0: TF default).")
 
@@ -59,6 +61,10 @@ def main(argv):
         infer_sizes = tuple(int(s) for s in FLAGS.infer_sizes)
     except ValueError:
         common.fail(f"--infer_sizes must be integers, got {','.join(FLAGS.infer_sizes)!r}")
+    switch = {"off": False, "on": True}
+    if not FLAGS.jit_compile or not set(FLAGS.jit_compile) <= set(switch):
+        common.fail(f"--jit_compile must be off, on or off,on, got {','.join(FLAGS.jit_compile)!r}")
+    jit_compile = tuple(switch[v] for v in FLAGS.jit_compile)
     # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
@@ -74,7 +80,7 @@ def main(argv):
             conv_feat=FLAGS.conv_feat, hr_dir=FLAGS.hr_dir, infer_preset=FLAGS.infer_preset,
             infer_sizes=infer_sizes, upscale_size=FLAGS.upscale_size,
             upscale_tile=FLAGS.upscale_tile, upscale_timeout=FLAGS.upscale_timeout,
-            warmup=FLAGS.warmup, repeats=FLAGS.repeats, jit_compile=FLAGS.jit_compile).validate()
+            warmup=FLAGS.warmup, repeats=FLAGS.repeats, jit_compile=jit_compile).validate()
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
     # Runtime settings go before the first op; GPU memory grows on demand so that the upscale

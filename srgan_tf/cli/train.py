@@ -43,6 +43,8 @@ def define_flags():
                       "statistics of stage init (inference mode) instead of batch statistics.")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")
+    flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (measure first: "
+                      "see docs/training.md).")
     flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
                       "auto: bf16 where native (AMX/AVX512-BF16 CPUs, GPUs >= 8.0), float16 on "
                       "older GPUs, else float32.")
@@ -80,7 +82,8 @@ def config_from_flags():
         max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes,
         debug_nan_step=FLAGS.debug_nan_step, from_scratch=FLAGS.from_scratch,
         deterministic=FLAGS.deterministic, precision=FLAGS.precision, strategy=FLAGS.strategy,
-        devices=tuple(FLAGS.devices) if FLAGS.devices is not None else None, tpu=FLAGS.tpu)
+        devices=tuple(FLAGS.devices) if FLAGS.devices is not None else None, tpu=FLAGS.tpu,
+        jit_compile=FLAGS.jit_compile)
 
 
 def main(argv):
