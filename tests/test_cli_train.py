@@ -27,7 +27,7 @@ def _error_line(result):
      "--hr_dir 'no/such/dir' is not a directory"),
     (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--preset", "x"],
      "--preset must be one of tensorlayer, paper, got 'x'"),
-    (["--stage", "init", "--checkpoint_dir", "RUN"], "give exactly one of --hr_dir or --tfds"),
+    (["--stage", "init", "--checkpoint_dir", "RUN"], "give exactly one of --hr_dir, --tfds or --store"),
     (["--stage", "gan", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",
       "none"], "--stage gan needs init weights"),
     (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",

@@ -87,9 +87,11 @@ def _global_batches(image_dir, count=2):
 # ------------------------------------------------------------------------- in this process
 
 
-def test_input_pipelines_reassemble_the_global_stream(image_dir):
+@pytest.mark.parametrize("crops_per_image", [1, 3])
+def test_input_pipelines_reassemble_the_global_stream(image_dir, crops_per_image):
     files = data.scan_images(data.list_images(str(image_dir)), 32)[0]
-    stream = data.TrainingData(files, 32, 8, seed=3)  # 6 images: batches cross epochs
+    # 6 images: batches cross epochs
+    stream = data.TrainingData(files, 32, 8, seed=3, crops_per_image=crops_per_image)
     steps, start = 3, 2
     whole = [hr.numpy() for _, hr in stream.dataset(start).take(steps)]
     for pipelines, replicas in ((1, 1), (1, 2), (2, 2), (2, 4), (4, 8)):

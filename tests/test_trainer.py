@@ -1,6 +1,8 @@
 """Training stages: learning, init -> gan handoff, checkpoints, resume, errors, tracing."""
 
+import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -254,3 +256,34 @@ def test_a_failed_checkpoint_write_is_clear_and_keeps_the_previous_one(tmp_path,
     assert int(resumed.step.numpy()) == 2
     resumed.train()
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-6")
+
+
+class _SlowData(data.TrainingData):
+    """A stream whose every batch takes a second to arrive."""
+
+    def distributed_dataset(self, strategy, start_step=0):
+        for batch in super().distributed_dataset(strategy, start_step):
+            time.sleep(1.0)
+            yield batch
+
+
+def test_input_wait_is_logged_and_an_input_bound_run_warns_once(tmp_path, image_dir, tiny_recipe,
+                                                                 caplog):
+    config = _config(tmp_path, image_dir, tiny_recipe, "init", 5)
+    files = data.scan_images(data.list_images(str(image_dir)), 32)[0]
+    slow = _SlowData(files, 32, 2)
+    keras.utils.set_random_seed(0)
+    with caplog.at_level("WARNING"):
+        trainer.Trainer(config, data=slow).train()
+    records = [json.loads(line) for line in
+               open(tmp_path / "run" / "init" / "log.jsonl", encoding="utf-8")]
+    waits = [r["input_wait"] for r in records if "mse" in r]
+    assert len(waits) == 5 and all(0.2 < w <= 1.0 for w in waits[1:])
+    warnings = [r.getMessage() for r in caplog.records if "waited" in r.getMessage()]
+    assert len(warnings) == 1
+    assert all(remedy in warnings[0] for remedy in ("--store", "--cache", "--crops_per_image"))
+    logs = tmp_path / "run" / "logs" / "init"
+    event_file = str(logs / [f for f in os.listdir(logs) if f.startswith("events")][0])
+    tags = {v.tag for event in tf.compat.v1.train.summary_iterator(event_file)
+            for v in event.summary.value}
+    assert "input_wait" in tags
