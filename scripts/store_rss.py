@@ -3,7 +3,7 @@
   python scripts/store_rss.py --store /tmp/big_store --images 850 --steps 60
 
 Makes (once) a store of `--images` DIV2K-size (2040x1356) images, each a Lanczos-resized photo of
---photos rolled by a different offset (850 images are 7.06 GB of decoded pixels), then trains
+--photos rolled by a different offset (850 images are 7.05 GB of decoded pixels), then trains
 `--steps` steps of stage init from it in a child process (the TensorLayer crop 384 and batch 16,
 with a 1-block 8-feature generator: the network is not what is measured) and prints the child's
 peak RSS. Delete the store afterwards.

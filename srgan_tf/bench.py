@@ -365,28 +365,42 @@ def _div2k_size_pngs(source_dir, folder, count, size):
     return folder
 
 
-def _stream_rate(data, config):
-    """Patches/s of a TrainingData's dataset (median of `repeats` runs of `pipeline_batches`)."""
-    batches = iter(data.dataset())
+def _interleaved_rates(datasets, config):
+    """Patches/s of each tf.data dataset of batches of `batch_size`.
+
+    The datasets are timed in turn within each repeat, so that a change of the machine's load
+    hits them alike: a fresh iterator, `warmup` untimed batches (at least 1), `pipeline_batches`
+    timed ones, then the iterator is deleted (its threads stop: only one pipeline runs at a
+    time). Each rate is the median over `repeats`.
+
+    Args:
+      datasets: dict name -> tf.data.Dataset.
+    Returns:
+      dict name -> patches/s.
+    """
     count = config.pipeline_batches
+    times = {name: [] for name in datasets}
+    for _ in range(config.repeats):
+        for name, dataset in datasets.items():
+            iterator = iter(dataset)
+            for _ in range(max(1, config.warmup)):
+                next(iterator)
+            clock = time.perf_counter()
+            for _ in range(count):
+                batch = next(iterator)
+            _wait(batch)
+            times[name].append(time.perf_counter() - clock)
+            del iterator, batch
+    return {name: count * config.batch_size / statistics.median(t) for name, t in times.items()}
 
-    def take():
-        for _ in range(count):
-            batch = next(batches)
-        return batch
 
-    return count * data.batch_size / median_seconds(take, max(1, config.warmup), config.repeats)
-
-
-def _bicubic_ceiling(config):
-    """Patches/s of the batched bicubic x4 alone (uint8 HR batch -> (lr, hr)), through tf.data."""
+def _bicubic_ceiling_dataset(config):
+    """The batched bicubic x4 alone (uint8 HR batch -> (lr, hr)), through tf.data."""
     from srgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
     crop = config.pipeline_crop
     hr = tf.constant(np.stack([synthetic_image(crop, seed=i) for i in range(config.batch_size)]))
-    dataset = tf.data.Dataset.from_tensors(hr).repeat().map(
+    return tf.data.Dataset.from_tensors(hr).repeat().map(
         data_lib.pairs_of_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-    return _stream_rate(types.SimpleNamespace(dataset=lambda: dataset,
-                                              batch_size=config.batch_size), config)
 
 
 def _flops_per_patch(config, data, stage, checkpoint_dir):
@@ -428,19 +442,20 @@ def measure_pipeline(config):
         folder = _div2k_size_pngs(config.resolved_hr_dir, os.path.join(tmp, "png"),
                                   config.pipeline_images, config.pipeline_image_size)
         files = data_lib.scan_images(data_lib.list_images(folder), crop)[0]
-        for key, options in (("files", {}), ("files_crops", {"crops_per_image":
-                                                             FILE_CROPS_PER_IMAGE}),
-                             ("cache", {"cache": True})):
-            result[key] = _stream_rate(data_lib.TrainingData(files, crop, batch, **options),
-                                       config)
-            logging.info("pipeline %s: %.0f patches/s", key, result[key])
         clock = time.perf_counter()
         prepare.write_store(os.path.join(tmp, "store"), hr_dir=folder, min_size=crop)
         result["prepare_seconds"] = time.perf_counter() - clock
         stored = data_lib.store_files(os.path.join(tmp, "store"), crop)[0]
-        result["store"] = _stream_rate(data_lib.TrainingData(stored, crop, batch), config)
-        logging.info("pipeline store: %.0f patches/s", result["store"])
-        result["bicubic_ceiling"] = _bicubic_ceiling(config)
+        streams = {"files": data_lib.TrainingData(files, crop, batch),
+                   "files_crops": data_lib.TrainingData(files, crop, batch,
+                                                        crops_per_image=FILE_CROPS_PER_IMAGE),
+                   "cache": data_lib.TrainingData(files, crop, batch, cache=True),
+                   "store": data_lib.TrainingData(stored, crop, batch)}
+        datasets = {name: stream.dataset() for name, stream in streams.items()}
+        datasets["bicubic_ceiling"] = _bicubic_ceiling_dataset(config)
+        result.update(_interleaved_rates(datasets, config))
+        for name in datasets:
+            logging.info("pipeline %s: %.0f patches/s", name, result[name])
         flops = {stage: _flops_per_patch(config, data_lib.TrainingData(files, crop, batch),
                                          stage, os.path.join(tmp, f"run_{stage}"))
                  for stage in ("init", "gan")}

@@ -268,6 +268,12 @@ def test_crops_per_image_is_a_pure_function_of_the_element_index(tmp_path, crops
         assert all(row == rows[0] for row in rows)  # ...each read once for `crops` batches
     # An epoch (two windows here) reads every image once.
     assert sorted(levels[0] + levels[crops]) == list(range(8))
+    # Element k's crop and flips follow from (seed, k) alone: from one image, N changes nothing.
+    write_images(tmp_path / "one", [(64, 60)])
+    one = _files(tmp_path / "one", 32)
+    streams = [np.stack([hr.numpy() for _, hr in data.TrainingData(
+        one, 32, 4, seed=3, crops_per_image=n).dataset(1).take(2 * crops)]) for n in (1, crops)]
+    np.testing.assert_array_equal(*streams)
 
 
 def test_store_pipelines_read_only_their_share(tmp_path, monkeypatch):
@@ -324,3 +330,17 @@ def test_cache_beyond_2gb(tmp_path):
     assert [int(v) for v in levels[:, 0, 0, 0]] == list(range(1, count + 1))
     assert all(np.all(levels[i] == i + 1) for i in range(count))
     del store
+
+
+def test_augment_and_crops_per_image_defaults():
+    from srgan_tf.config import FILE_CROPS_PER_IMAGE, Recipe, TrainConfig
+    run = dict(stage="init", checkpoint_dir="run")
+    assert TrainConfig(**run, hr_dir="x").augment == "none"  # TensorLayer: random crops only
+    paper = TrainConfig(**run, hr_dir="x", recipe=Recipe.from_preset("paper"))
+    assert paper.augment == "flip_rot90"
+    assert TrainConfig(**run, hr_dir="x", augment="flip").augment == "flip"
+    assert TrainConfig(**run, hr_dir="x").crops_per_image == FILE_CROPS_PER_IMAGE
+    assert TrainConfig(**run, store="s").crops_per_image == 1
+    assert TrainConfig(**run, hr_dir="x", cache=True).crops_per_image == 1
+    with pytest.raises(ValueError, match="--augment must be one of none, flip, flip_rot90"):
+        data.TrainingData([data.ImageFile("a.png", 32, 32, False)], 32, 1, augment=True)
