@@ -143,7 +143,8 @@ def test_interrupted_run_continues_where_it_stopped(tmp_path, image_dir, tiny_re
 def test_gan_learning_rate_decays_every_decay_every_epochs(tmp_path, image_dir, tiny_recipe,
                                                            vgg_random):
     recipe = tiny_recipe.__class__(**{**tiny_recipe.__dict__, "decay_every": 1})
-    t = _trainer(_config(tmp_path, image_dir, recipe, "gan", 4, from_scratch=True), vgg=vgg_random)
+    t = _trainer(_config(tmp_path, image_dir, recipe, "gan", 4, from_scratch=True,
+                         crops_per_image=1), vgg=vgg_random)
     assert t.steps_per_epoch == 3  # 6 images, batch 2
     rates = []
     lr, hr = t.data.fixed_batch(2)
