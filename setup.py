@@ -36,6 +36,7 @@ setuptools.setup(
             "srgan-upscale=srgan_tf.cli.upscale:run",
             "srgan-export=srgan_tf.cli.export:run",
             "srgan-bench=srgan_tf.cli.bench:run",
+            "srgan-prepare=srgan_tf.cli.prepare:run",
         ],
     },
 )

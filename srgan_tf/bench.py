@@ -6,7 +6,8 @@
 2. the init-stage train step (generator, MSE) of each preset, in float32 and mixed bfloat16;
 3. the gan-stage train step (generator + discriminator + VGG19 features), with each update
    mode (alternating D then G updates, or both from one shared forward pass);
-4. the tf.data pipeline alone, and its rate against the init step's consumption;
+4. the tf.data pipeline alone at crop 384 from DIV2K-size images (files, --crops_per_image,
+   --cache, --store, the batched bicubic alone), and the patch rates GPU train steps consume;
 5. inference (whole image) and the peak RSS of a tiled upscale run in a subprocess.
 
 Every time is the median of `repeats` calls after `warmup` calls. Train steps are the Trainer's
@@ -22,6 +23,7 @@ gradient on SR) and the discriminator 6x (forward and backward on the HR and on 
 `python -m srgan_tf.bench` runs the CLI (srgan_tf/cli/bench.py); docs/benchmarks.md has the figures.
 """
 
+import concurrent.futures
 import dataclasses
 import gc
 import os
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from typing import Optional, Tuple
 
 import keras
@@ -41,7 +44,8 @@ from PIL import Image
 
 from srgan_tf import precision as precision_lib
 from srgan_tf import trainer as trainer_lib
-from srgan_tf.config import GAN_UPDATES, PRESETS, SCALE, Recipe, TrainConfig
+from srgan_tf.config import (FILE_CROPS_PER_IMAGE, GAN_UPDATES, PRESETS, SCALE, Recipe,
+                             TrainConfig)
 from srgan_tf.loading import build_generator
 from srgan_tf.models.blocks import folded_op_name
 from srgan_tf.upscale import DEFAULT_TILE
@@ -53,7 +57,10 @@ COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_flo
 # Targets, as ratios measured within one run.
 STEP_TARGET = 0.75  # train step GFLOP/s over the conv ceiling of its compute dtype
 BF16_SPEEDUP_TARGET = 2.5  # bf16 init step over the float32 one, where bf16 is native
-PIPELINE_TARGET = 5.0  # tf.data patches/s over the init step's patches/s
+STORE_TARGET = 0.8  # store patches/s over the batched bicubic's (crop 384, batch 16)
+FILES_CROPS_TARGET = 3.0  # files patches/s with the default --crops_per_image over 1 crop
+GPU_TFLOPS = (100, 300)  # sustained TFLOP/s of current datacenter GPUs (gpu_demand)
+DIV2K_HR_SIZE = (1356, 2040)  # height, width of DIV2K's HR images
 RSS_TARGET_MB = 3000.0  # peak RSS of the tiled upscale, MB of 10^6 bytes
 INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceiling
 # --quick: fewer calls; a train step or inference stops its timed calls after 10 s (the
@@ -97,6 +104,9 @@ class BenchConfig:
     warmup: int = 2
     repeats: int = 10
     pipeline_batches: int = 25  # batches per timed pipeline repeat
+    pipeline_crop: int = 384  # HR crop of the pipeline section (the TensorLayer recipe's)
+    pipeline_images: int = 16  # PNGs the pipeline section makes from the photos of hr_dir
+    pipeline_image_size: Tuple[int, int] = DIV2K_HR_SIZE
     jit_compile: Tuple[bool, ...] = (False,)  # train steps without (False) / with XLA (True)
     time_budget: Optional[float] = None  # s: a step / inference stops its timed calls after it
     recipe_overrides: Tuple[Tuple[str, object], ...] = ()
@@ -149,7 +159,8 @@ class BenchConfig:
             raise ValueError(f"--infer_preset must be one of {', '.join(PRESETS)}, got "
                              f"{self.infer_preset!r}")
         for name in ("batch_size", "lr_patch", "matmul_size", "conv_size", "conv_feat",
-                     "upscale_size", "repeats", "pipeline_batches"):
+                     "upscale_size", "repeats", "pipeline_batches", "pipeline_crop",
+                     "pipeline_images"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be positive, got {getattr(self, name)}")
         if self.warmup < 0:
@@ -398,29 +409,122 @@ def measure_step(config, stage, preset, policy, jit_compile=False, gan_update=No
     return result
 
 
-def measure_pipeline(config, cache=False):
-    """Patches/s of the training tf.data pipeline alone (HR crops of SCALE * lr_patch).
+def _div2k_size_pngs(source_dir, folder, count, size):
+    """Writes `count` PNGs of `size` (height, width) made from the photos of `source_dir` with
+    Lanczos, as DIV2K's HR images are 2040x1356 PNGs. Returns `folder`."""
+    from srgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+    photos = data_lib.list_images(source_dir)
+    if not photos:
+        raise FileNotFoundError(f"--hr_dir {source_dir!r} holds no image")
+    os.makedirs(folder, exist_ok=True)
+
+    def make(i):
+        with Image.open(photos[i % len(photos)]) as photo:
+            image = photo.convert("RGB").resize((size[1], size[0]), Image.LANCZOS)
+            image.save(os.path.join(folder, f"{i:04d}.png"))
+
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        list(pool.map(make, range(count)))
+    return folder
+
+
+def _interleaved_rates(datasets, config):
+    """Patches/s of each tf.data dataset of batches of `batch_size`.
+
+    The datasets are timed in turn within each repeat, so that a change of the machine's load
+    hits them alike: a fresh iterator, `warmup` untimed batches (at least 1), `pipeline_batches`
+    timed ones, then the iterator is deleted (its threads stop: only one pipeline runs at a
+    time). Each rate is the median over `repeats`.
+
+    Args:
+      datasets: dict name -> tf.data.Dataset.
+    Returns:
+      dict name -> patches/s.
+    """
+    count = config.pipeline_batches
+    times = {name: [] for name in datasets}
+    for _ in range(config.repeats):
+        for name, dataset in datasets.items():
+            iterator = iter(dataset)
+            for _ in range(max(1, config.warmup)):
+                next(iterator)
+            clock = time.perf_counter()
+            for _ in range(count):
+                batch = next(iterator)
+            _wait(batch)
+            times[name].append(time.perf_counter() - clock)
+            del iterator, batch
+    return {name: count * config.batch_size / statistics.median(t) for name, t in times.items()}
+
+
+def _bicubic_ceiling_dataset(config):
+    """The batched bicubic x4 alone (uint8 HR batch -> (lr, hr)), through tf.data."""
+    from srgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+    crop = config.pipeline_crop
+    hr = tf.constant(np.stack([synthetic_image(crop, seed=i) for i in range(config.batch_size)]))
+    return tf.data.Dataset.from_tensors(hr).repeat().map(
+        data_lib.pairs_of_batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _flops_per_patch(config, data, stage, checkpoint_dir):
+    """FLOPs one train step of the TensorLayer recipe spends per patch at the pipeline's crop."""
+    recipe = Recipe.from_preset(PRESETS[0], batch_size=1, crop_size=config.pipeline_crop,
+                                **dict(config.recipe_overrides))
+    train_config = TrainConfig(stage=stage, checkpoint_dir=checkpoint_dir,
+                               hr_dir=config.resolved_hr_dir, recipe=recipe, vgg_weights="none",
+                               from_scratch=True, steps=1)
+    vgg = None
+    if stage == "gan":
+        vgg = keras.applications.VGG19(include_top=False, weights=None,
+                                       input_shape=(None, None, 3))
+    trainer = trainer_lib.Trainer(train_config, data=data, vgg=vgg)
+    return train_step_flops(trainer, 1, config.pipeline_crop // SCALE)["total"]
+
+
+def measure_pipeline(config):
+    """Patches/s of the training tf.data pipeline at the recipe's crop, against what GPUs consume.
+
+    Makes `pipeline_images` PNGs of `pipeline_image_size` (DIV2K's HR size) from the photos of
+    --hr_dir, then streams crops of `pipeline_crop` in batches of `batch_size` from: the files
+    with one crop per decode ("files") and with the default --crops_per_image ("files_crops"),
+    --cache ("cache") and a decode-once store ("store"). "bicubic_ceiling" is the batched bicubic
+    x4 alone, the part every path shares. "gpu_demand" is the patches/s that the init and gan
+    steps of the TensorLayer recipe consume at 100 and 300 TFLOP/s, from `train_step_flops`.
 
     Returns:
-      dict: patches_per_s, images (usable files), hr_dir, cache.
+      dict: files, files_crops, cache, store, bicubic_ceiling (patches/s), gpu_demand
+      ({"init": {"100": p/s, "300": p/s}, "gan": {...}, "gflop_per_patch": {...}}), and the
+      settings (images, image_size, crop, batch, crops_per_image, prepare_seconds).
     """
+    from srgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
+    from srgan_tf import prepare  # pylint: disable=import-outside-toplevel
+    crop, batch = config.pipeline_crop, config.batch_size
+    result = {"images": config.pipeline_images, "image_size": list(config.pipeline_image_size),
+              "crop": crop, "batch": batch, "crops_per_image": FILE_CROPS_PER_IMAGE}
     with tempfile.TemporaryDirectory() as tmp:
-        train_config = TrainConfig(stage="init", checkpoint_dir=tmp,
-                                   hr_dir=config.resolved_hr_dir,
-                                   recipe=config.recipe(PRESETS[0]), cache=cache)
-        data = trainer_lib.prepare_data(train_config)
-    batches = iter(data.dataset())
-    count = config.pipeline_batches
-
-    def take():
-        for _ in range(count):
-            batch = next(batches)
-        return batch
-
-    seconds = median_seconds(take, max(1, config.warmup), config.repeats)
-    result = {"patches_per_s": count * config.batch_size / seconds, "images": len(data.files),
-              "hr_dir": config.resolved_hr_dir, "cache": cache}
-    logging.info("pipeline (cache %s): %.0f patches/s", cache, result["patches_per_s"])
+        folder = _div2k_size_pngs(config.resolved_hr_dir, os.path.join(tmp, "png"),
+                                  config.pipeline_images, config.pipeline_image_size)
+        files = data_lib.scan_images(data_lib.list_images(folder), crop)[0]
+        clock = time.perf_counter()
+        prepare.write_store(os.path.join(tmp, "store"), hr_dir=folder, min_size=crop)
+        result["prepare_seconds"] = time.perf_counter() - clock
+        stored = data_lib.store_files(os.path.join(tmp, "store"), crop)[0]
+        streams = {"files": data_lib.TrainingData(files, crop, batch),
+                   "files_crops": data_lib.TrainingData(files, crop, batch,
+                                                        crops_per_image=FILE_CROPS_PER_IMAGE),
+                   "cache": data_lib.TrainingData(files, crop, batch, cache=True),
+                   "store": data_lib.TrainingData(stored, crop, batch)}
+        datasets = {name: stream.dataset() for name, stream in streams.items()}
+        datasets["bicubic_ceiling"] = _bicubic_ceiling_dataset(config)
+        result.update(_interleaved_rates(datasets, config))
+        for name in datasets:
+            logging.info("pipeline %s: %.0f patches/s", name, result[name])
+        flops = {stage: _flops_per_patch(config, data_lib.TrainingData(files, crop, batch),
+                                         stage, os.path.join(tmp, f"run_{stage}"))
+                 for stage in ("init", "gan")}
+    result["gpu_demand"] = {stage: {str(t): t * 1e12 / flops[stage] for t in GPU_TFLOPS}
+                            for stage in flops}
+    result["gpu_demand"]["gflop_per_patch"] = {stage: f / 1e9 for stage, f in flops.items()}
     return result
 
 
@@ -589,7 +693,8 @@ def run_benchmark(config):
     step in the first of `gan_updates`, every mode in details["gan_step_by_update"]),
     init_step_xla_ms and gan_step_xla_ms (the same with `--jit_compile`), init_xla_speedup and
     gan_xla_speedup ({preset: {policy: ms without XLA / ms with XLA}}, when both were timed),
-    pipeline_patches_per_s, infer_ms ({size: {policy: ms}}), upscale_2048_peak_rss_mb (named
+    pipeline (see `measure_pipeline`), pipeline_patches_per_s (its store rate), infer_ms
+    ({size: {policy: ms}}), upscale_2048_peak_rss_mb (named
     after the default size; see `upscale` for the size used); null where a section was not run.
     `details` holds every measurement in full, and `targets` the ratios against their targets.
     """
@@ -601,7 +706,7 @@ def run_benchmark(config):
     results = {"device": info["device"], "cpu_features": info["cpu_features"],
                "matmul_gflops": None, "conv_gflops": None, "init_step_ms": None,
                "gan_step_ms": None, "init_step_xla_ms": None, "gan_step_xla_ms": None,
-               "init_xla_speedup": None, "gan_xla_speedup": None,
+               "init_xla_speedup": None, "gan_xla_speedup": None, "pipeline": None,
                "pipeline_patches_per_s": None, "infer_ms": None,
                "upscale_2048_peak_rss_mb": None,
                "system": info, "settings": _settings(config), "details": {}}
@@ -644,9 +749,8 @@ def run_benchmark(config):
                 preset: {policy: plain[preset][policy] / ms for policy, ms in row.items()}
                 for preset, row in xla.items()}
     if "pipeline" in sections:
-        details["pipeline"] = measure_pipeline(config)
-        details["pipeline_cached"] = measure_pipeline(config, cache=True)
-        results["pipeline_patches_per_s"] = details["pipeline"]["patches_per_s"]
+        results["pipeline"] = measure_pipeline(config)
+        results["pipeline_patches_per_s"] = results["pipeline"]["store"]
     if "inference" in sections:
         inference = {policy: measure_inference(config, policy) for policy in config.precisions}
         details["inference"] = inference
@@ -670,17 +774,6 @@ def _settings(config):
 def _conv_ceiling(results, policy):
     conv = results.get("conv_gflops") or {}
     return conv.get(COMPUTE_DTYPES[policy])
-
-
-def _fastest_init_step(results):
-    """(preset, policy, patches/s) of the fastest init step measured, or None."""
-    steps = results["details"].get("init_step") or {}
-    candidates = [(m["patches_per_s"], preset, policy) for preset, row in steps.items()
-                  for policy, m in row.items()]
-    if not candidates:
-        return None
-    rate, preset, policy = max(candidates)
-    return preset, policy, rate
 
 
 def target_checks(results):
@@ -708,11 +801,14 @@ def target_checks(results):
                 speedup = row["float32"]["ms"] / row["mixed_bfloat16"]["ms"]
                 add(f"init step {preset} mixed_bfloat16 speed-up over float32", speedup,
                     f">= {BF16_SPEEDUP_TARGET}x", speedup >= BF16_SPEEDUP_TARGET)
-    fastest = _fastest_init_step(results)
-    if results["pipeline_patches_per_s"] and fastest:
-        ratio = results["pipeline_patches_per_s"] / fastest[2]
-        add(f"tf.data / init step {fastest[0]} {fastest[1]} patch rate", ratio,
-            f">= {PIPELINE_TARGET:g}x", ratio >= PIPELINE_TARGET)
+    pipeline = results.get("pipeline")
+    if pipeline:
+        ratio = pipeline["store"] / pipeline["bicubic_ceiling"]
+        add("store / bicubic ceiling patch rate", ratio, f">= {STORE_TARGET:g}x",
+            ratio >= STORE_TARGET)
+        ratio = pipeline["files_crops"] / pipeline["files"]
+        add(f"files with {pipeline['crops_per_image']} crops per image / 1 crop", ratio,
+            f">= {FILES_CROPS_TARGET:g}x", ratio >= FILES_CROPS_TARGET)
     upscale = details.get("upscale")
     if upscale:
         add(f"tiled upscale {upscale['size']}x{upscale['size']} peak RSS (MB)",
@@ -820,19 +916,30 @@ def format_table(results):
                                       f"{_num(m['patches_per_s'])} patches/s", _num(m["gflops"]),
                                       _percent(m["gflops"], _conv_ceiling(results, policy)),
                                       target.lstrip("; ")))
-    if results["pipeline_patches_per_s"]:
-        fastest = _fastest_init_step(results)
-        for key in ("pipeline", "pipeline_cached"):
-            p = details[key]
-            ratio = (f"{p['patches_per_s'] / fastest[2]:.1f}x init step {fastest[0]} "
-                     f"{fastest[1]}") if fastest else ""
-            target = _target_cell(results, f"tf.data / init step {fastest[0]} {fastest[1]} "
-                                           "patch rate") if fastest and key == "pipeline" else ""
-            lines.append(_row(4, f"tf.data pipeline{' --cache' if p['cache'] else ''}, "
-                                 f"{os.path.basename(os.path.normpath(p['hr_dir']))} "
-                                 f"({p['images']} images), crop {SCALE * patch}", "float32",
-                              f"{_num(1e3 * batch / p['patches_per_s'])} ms/batch",
-                              f"{_num(p['patches_per_s'])} patches/s", "", ratio, target))
+    pipeline = results.get("pipeline")
+    if pipeline:
+        size = "x".join(map(str, pipeline["image_size"][::-1]))
+        crops = pipeline["crops_per_image"]
+        for key, label in (("files", "image files, 1 crop per decode"),
+                           ("files_crops", f"image files, --crops_per_image {crops}"),
+                           ("cache", "--cache"), ("store", "--store"),
+                           ("bicubic_ceiling", "batched bicubic x4 alone (ceiling)")):
+            rate = pipeline[key]
+            ratio = f"{rate / pipeline['bicubic_ceiling']:.2f}x ceiling"
+            target = {"store": _target_cell(results, "store / bicubic ceiling patch rate"),
+                      "files_crops": _target_cell(
+                          results, f"files with {crops} crops per image / 1 crop")}.get(key, "")
+            lines.append(_row(4, f"tf.data {label}: {pipeline['images']} PNGs {size}, crop "
+                                 f"{pipeline['crop']}", "uint8",
+                              f"{_num(1e3 * pipeline['batch'] / rate)} ms/batch",
+                              f"{_num(rate)} patches/s", "", ratio, target))
+        for stage in ("init", "gan"):
+            demand = pipeline["gpu_demand"][stage]
+            gflop = pipeline["gpu_demand"]["gflop_per_patch"][stage]
+            lines.append(_row(4, f"GPU demand, {stage} step ({_num(gflop)} GFLOP/patch) at "
+                                 + " / ".join(f"{t} TFLOP/s" for t in demand), "", "",
+                              " / ".join(f"{_num(v)}" for v in demand.values()) + " patches/s",
+                              "", "", ""))
     for policy, sizes in (details.get("inference") or {}).items():
         largest = max(sizes, key=int)
         for size, m in sizes.items():

@@ -25,6 +25,10 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")  # see distribute.py
 GAN_UPDATES = ("alternating", "shared")  # see Recipe.gan_update
+AUGMENTS = ("none", "flip", "flip_rot90")  # see data.TrainingData
+# Crops drawn per decoded image file (--crops_per_image default; docs/data.md has the measurement).
+# A store or --cache reads only each crop's pixels, so there it is 1.
+FILE_CROPS_PER_IMAGE = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +54,9 @@ class Recipe:
     # Data (TL utils.py crop_sub_imgs_fn: 384x384 random crops; TL config.py: batch_size 16).
     crop_size: int = 384  # HR patch side; LR patch side is crop_size // SCALE
     batch_size: int = 16
+    # Augmentation of each HR crop (see AUGMENTS). TensorLayer train.py takes random crops only
+    # (its flip is commented out).
+    augment: str = "none"
 
     # Optimisation (TL config.py: lr_init 1e-4, beta1 0.9, n_epoch_init 100, n_epoch 2000,
     # lr_decay 0.1, decay_every n_epoch / 2; TL main.py train: Adam of both networks on lr_v).
@@ -122,6 +129,10 @@ class Recipe:
 # shares (Adam beta1 0.9 and lr 1e-4 in 3.2, batch 16 in 3.2, adversarial 1e-3 in 2.2).
 _PAPER = dict(
     crop_size=96,  # paper 3.2: "16 random 96 x 96 HR sub images"
+    # The paper names no flips or rotations (350k ImageNet photos need none); on a DIV2K-size set
+    # the 8 orientations are what SRGAN reimplementations train with (BasicSR
+    # train_MSRGAN_x4.yml: use_hflip and use_rot), so this preset takes them.
+    augment="flip_rot90",
     bn_momentum=0.99,  # Keras default; the paper does not state one
     bn_epsilon=1e-3,  # Keras default; the paper does not state one
     init_steps=10 ** 6,  # paper 3.2: SRResNet "10^6 update iterations" at 10^-4
@@ -144,12 +155,14 @@ class TrainConfig:
     hr_dir: Optional[str] = None
     tfds: Optional[str] = None
     tfds_data_dir: Optional[str] = None
+    store: Optional[str] = None  # a decode-once store (python -m srgan_tf.prepare)
     recipe: Recipe = Recipe()
     steps: Optional[int] = None  # total steps of the stage; overrides epochs
     epochs: Optional[int] = None  # total epochs of the stage; default from the recipe
     seed: int = 0
-    augment: bool = True  # random horizontal flip and 90-degree rotation
+    augment: Optional[str] = None  # one of AUGMENTS; None: the recipe's
     cache: bool = False  # keep decoded training images in RAM
+    crops_per_image: Optional[int] = None  # None: FILE_CROPS_PER_IMAGE for files, else 1
     vgg_weights: str = "imagenet"  # "imagenet" | "none" | path to a .h5 file
     log_dir: Optional[str] = None  # default: <checkpoint_dir>/logs/<stage>
     save_every: int = 500  # steps between checkpoints (a final one is always written)
@@ -167,6 +180,13 @@ class TrainConfig:
     devices: Optional[Tuple[str, ...]] = None  # mirrored: e.g. ("/gpu:0", "/gpu:1"); default: all GPUs
     tpu: Optional[str] = None  # tpu: TPUClusterResolver's tpu (name, grpc:// address or "local")
 
+    def __post_init__(self):
+        if self.augment is None:
+            object.__setattr__(self, "augment", self.recipe.augment)
+        if self.crops_per_image is None:
+            reads_files = self.store is None and not self.cache
+            object.__setattr__(self, "crops_per_image", FILE_CROPS_PER_IMAGE if reads_files else 1)
+
     @property
     def stage_dir(self):
         return os.path.join(self.checkpoint_dir, self.stage)
@@ -180,14 +200,22 @@ class TrainConfig:
         r = self.recipe
         if self.stage not in STAGES:
             raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
-        if (self.hr_dir is None) == (self.tfds is None):
-            raise ValueError("give exactly one of --hr_dir or --tfds")
+        sources = [name for name in ("hr_dir", "tfds", "store") if getattr(self, name) is not None]
+        if len(sources) != 1:
+            raise ValueError("give exactly one of --hr_dir, --tfds or --store"
+                             + (f", got {' and '.join('--' + s for s in sources)}" if sources else ""))
+        if self.store is not None and not os.path.isdir(self.store):
+            raise FileNotFoundError(f"--store {self.store!r} is not a directory")
         if self.hr_dir is not None and not os.path.isdir(self.hr_dir):
             raise FileNotFoundError(f"--hr_dir {self.hr_dir!r} is not a directory")
         if self.tfds is not None and not self.tfds.startswith("div2k/"):
             raise ValueError(f"--tfds must name a DIV2K config such as div2k/bicubic_x4, got {self.tfds!r}")
         if r.crop_size <= 0 or r.crop_size % SCALE:
             raise ValueError(f"--crop_size must be a positive multiple of {SCALE}, got {r.crop_size}")
+        if self.augment not in AUGMENTS:
+            raise ValueError(f"--augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
+        if self.crops_per_image < 1:
+            raise ValueError(f"--crops_per_image must be >= 1, got {self.crops_per_image}")
         if r.batch_size <= 0:
             raise ValueError(f"--batch_size must be positive, got {r.batch_size}")
         if self.steps is not None and self.steps < 0:

@@ -1,10 +1,18 @@
 """tf.data input pipeline: HR images -> batches of (lr, hr) float32 in [-1, 1].
 
-The stream is a pure function of (seed, element index): element k of the stream belongs to epoch
-k // per_epoch, the file is the (k % per_epoch)-th of that epoch's seeded permutation, and its crop,
-flip and rotation are drawn with stateless RNG seeded by (seed, k). Resuming at step s therefore
-only needs s: the pipeline restarts at element s * batch_size and yields exactly what an
-uninterrupted run would have yielded, without saving iterator or shuffle-buffer state.
+The images come from files (decoded per read), from a decode-once store (store.py: raw pixels,
+each crop reads only its rows) or from RAM (`cache`). Per element the CPU only reads, crops and
+flips uint8 pixels; the antialiased bicubic x4 downsample runs once per batch.
+
+The stream is a pure function of (seed, element index). Reads come in groups: one image read
+gives `crops_per_image` (N) crops. Elements are laid out in windows of N global batches of B:
+element k = w*N*B + j*B + s is crop j of group g = w*B + s, so each batch holds B different
+images and each read image serves N consecutive batches. Group g belongs to epoch g // per_epoch
+and reads the (g % per_epoch)-th image of that epoch's seeded permutation; the crop, flip and
+rotation of element k are drawn with stateless RNG seeded by (seed, k). Resuming at step s only
+needs s: the pipeline restarts at the window of element s * B and skips to it, yielding exactly
+what an uninterrupted run would have yielded, without saving iterator or shuffle-buffer state.
+With N = 1 element k is group k.
 
 Under tf.distribute each worker reads only its share of every global batch (`dataset` with an
 `input_context`, via `distributed_dataset`), and the replicas together see exactly the global
@@ -16,6 +24,7 @@ import dataclasses
 import json
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl import logging
@@ -23,7 +32,8 @@ from PIL import Image
 
 from srgan_tf import files as files_lib
 from srgan_tf import imaging
-from srgan_tf.config import IMAGE_EXTENSIONS, SCALE
+from srgan_tf import store as store_lib
+from srgan_tf.config import AUGMENTS, IMAGE_EXTENSIONS, SCALE
 
 # Formats tf.io.decode_image handles natively; anything else (or CMYK JPEG) goes through PIL.
 _TF_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
@@ -39,6 +49,7 @@ class ImageFile:
     height: int
     width: int
     needs_pil: bool  # not decodable by tf.io.decode_image (e.g. CMYK JPEG)
+    raw: bool = False  # a raw uint8 image of a store (store.py), not an image file
 
 
 def list_images(hr_dir):
@@ -165,34 +176,15 @@ def materialize_tfds(name, data_dir=None):
     return out_dir
 
 
-def random_crop_pair(image, crop_size, seed, augment=True):
-    """Draws one HR crop and makes its LR partner by antialiased bicubic x4 downsampling.
+def store_files(store, crop_size):
+    """The images of a decode-once store, checked (see `store.open_store`).
 
-    The crop offset is drawn on the LR grid and scaled, so the pair can't drift apart.
-
-    Args:
-      image: uint8 [H, W, 3], H and W >= crop_size.
-      crop_size: HR crop side, a multiple of 4.
-      seed: int64 [2] stateless seed.
-      augment: random horizontal flip and 90-degree rotation.
     Returns:
-      (lr float32 [crop/4, crop/4, 3], hr float32 [crop, crop, 3]), both in [-1, 1].
+      (list of ImageFile with raw=True, the store's manifest as a dict).
     """
-    shape = tf.shape(image)
-    seeds = tf.random.experimental.stateless_split(seed, 4)
-    lr_crop = crop_size // SCALE
-    max_y = (shape[0] - crop_size) // SCALE + 1
-    max_x = (shape[1] - crop_size) // SCALE + 1
-    y = tf.random.stateless_uniform([], seeds[0], 0, max_y, dtype=tf.int32) * SCALE
-    x = tf.random.stateless_uniform([], seeds[1], 0, max_x, dtype=tf.int32) * SCALE
-    hr = imaging.uint8_to_signed(image[y:y + crop_size, x:x + crop_size])
-    if augment:
-        flip = tf.random.stateless_uniform([], seeds[2], 0, 2, dtype=tf.int32)
-        hr = tf.cond(flip > 0, lambda: tf.image.flip_left_right(hr), lambda: hr)
-        hr = tf.image.rot90(hr, tf.random.stateless_uniform([], seeds[3], 0, 4, dtype=tf.int32))
-    hr = tf.ensure_shape(hr, [crop_size, crop_size, 3])
-    lr = imaging.bicubic_downsample(hr[None])[0]
-    return tf.ensure_shape(lr, [lr_crop, lr_crop, 3]), hr
+    images, manifest = store_lib.open_store(store, crop_size)
+    return [ImageFile(path, height, width, False, raw=True) for path, height, width in images], \
+        manifest
 
 
 def _decode_file(path, needs_pil):
@@ -210,45 +202,189 @@ def _decode_file(path, needs_pil):
     return tf.ensure_shape(image, [None, None, 3])
 
 
+def decode_image(file):
+    """Decodes one usable image (file or store image) as training does.
+
+    Args:
+      file: an ImageFile.
+    Returns:
+      numpy uint8 [H, W, 3].
+    """
+    if file.raw:
+        return store_lib.read_image(file.path, file.height, file.width)
+    return _decode_file(tf.constant(file.path), tf.constant(file.needs_pil)).numpy()
+
+
+def decode_all(files, workers=None):
+    """Decodes every image into RAM, in parallel, with a progress bar (`--cache`).
+
+    Each image stays its own numpy array: no tensor or graph constant holds the whole set, so
+    its size is bounded by RAM only (not by the 2 GB limit of a serialized graph).
+
+    Returns:
+      list of numpy uint8 [H, W, 3], in the order of `files`.
+    """
+    logging.info("decoding %d images into RAM (--cache)", len(files))
+    progbar = keras.utils.Progbar(len(files), unit_name="image")
+    images = [None] * len(files)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        futures = {pool.submit(decode_image, f): i for i, f in enumerate(files)}
+        for done, future in enumerate(concurrent.futures.as_completed(futures), start=1):
+            images[futures[future]] = future.result()
+            progbar.update(done)
+    logging.info("cached %.2f GB of decoded pixels", sum(i.nbytes for i in images) / 1e9)
+    return images
+
+
+def _crop_offsets(height, width, crop_size, seeds):
+    """Top-left corner of a crop drawn on the LR grid (so an LR/HR pair can't drift apart)."""
+    max_y = (height - crop_size) // SCALE + 1
+    max_x = (width - crop_size) // SCALE + 1
+    y = tf.random.stateless_uniform([], seeds[0], 0, max_y, dtype=tf.int32) * SCALE
+    x = tf.random.stateless_uniform([], seeds[1], 0, max_x, dtype=tf.int32) * SCALE
+    return y, x
+
+
+def _augmented(hr_u8, seeds, augment):
+    """Random horizontal flip ("flip"), and rotation by a multiple of 90 degrees ("flip_rot90")."""
+    if augment == "none":
+        return hr_u8
+    flip = tf.random.stateless_uniform([], seeds[2], 0, 2, dtype=tf.int32)
+    hr_u8 = tf.cond(flip > 0, lambda: tf.image.flip_left_right(hr_u8), lambda: hr_u8)
+    if augment == "flip_rot90":
+        hr_u8 = tf.image.rot90(hr_u8, tf.random.stateless_uniform([], seeds[3], 0, 4,
+                                                                   dtype=tf.int32))
+    return hr_u8
+
+
+def random_crop(image, crop_size, seed, augment="flip_rot90"):
+    """Draws one augmented HR crop of a decoded image.
+
+    Args:
+      image: uint8 [H, W, 3], H and W >= crop_size.
+      crop_size: HR crop side, a multiple of 4.
+      seed: int64 [2] stateless seed (the stream's seed and the element index).
+      augment: one of AUGMENTS.
+    Returns:
+      uint8 [crop_size, crop_size, 3].
+    """
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    shape = tf.shape(image)
+    y, x = _crop_offsets(shape[0], shape[1], crop_size, seeds)
+    hr = _augmented(image[y:y + crop_size, x:x + crop_size], seeds, augment)
+    return tf.ensure_shape(hr, [crop_size, crop_size, 3])
+
+
+def pairs_of_batch(hr_u8):
+    """Turns a batch of uint8 HR crops into the (lr, hr) pair: one bicubic resize per batch.
+
+    Args:
+      hr_u8: uint8 [B, c, c, 3].
+    Returns:
+      (lr float32 [B, c/4, c/4, 3], hr float32 [B, c, c, 3]), both in [-1, 1] (LR with the
+      slight over/undershoot of bicubic).
+    """
+    hr = imaging.uint8_to_signed(hr_u8)
+    return imaging.bicubic_downsample(hr), hr
+
+
+def random_crop_pair(image, crop_size, seed, augment="flip_rot90"):
+    """One (lr, hr) pair of a decoded image: `random_crop`, then antialiased bicubic x4.
+
+    Args:
+      image: uint8 [H, W, 3], H and W >= crop_size.
+      crop_size: HR crop side, a multiple of 4.
+      seed: int64 [2] stateless seed.
+      augment: one of AUGMENTS.
+    Returns:
+      (lr float32 [crop/4, crop/4, 3], hr float32 [crop, crop, 3]), both in [-1, 1].
+    """
+    lr, hr = pairs_of_batch(random_crop(image, crop_size, seed, augment)[None])
+    return lr[0], hr[0]
+
+
 class TrainingData:
     """Deterministic, resumable stream of (lr, hr) batches from a list of usable images.
 
     Args:
-      files: list of ImageFile (from `scan_images`).
+      files: list of ImageFile (from `scan_images`, or `store_files` for a store).
       crop_size: HR crop side (multiple of 4).
       batch_size: global batch size.
       seed: integer seed of the stream.
-      augment: random flips and 90-degree rotations.
-      cache: keep the decoded images in RAM (decode each file once).
+      augment: "none", "flip" (random horizontal flips) or "flip_rot90" (and rotations by
+        multiples of 90 degrees).
+      cache: keep the decoded images in RAM (decode each image once, in parallel).
+      crops_per_image: crops drawn from each image read (see the module docstring). An epoch
+        reads every image once, so it has crops_per_image times the steps.
     """
 
-    def __init__(self, files, crop_size, batch_size, seed=0, augment=True, cache=False):
+    def __init__(self, files, crop_size, batch_size, seed=0, augment="flip_rot90", cache=False,
+                 crops_per_image=1):
         if not files:
             raise ValueError("no usable training images")
+        if augment not in AUGMENTS:
+            raise ValueError(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
+        if crops_per_image < 1:
+            raise ValueError(f"--crops_per_image must be >= 1, got {crops_per_image}")
         self.files, self.crop_size, self.batch_size = list(files), crop_size, batch_size
         self.seed, self.augment, self.cache = seed, augment, cache
+        self.crops_per_image = crops_per_image
         n = len(self.files)
-        # Each epoch visits every image once and drops the remainder of the last batch (as the
+        # Each epoch reads every image once and drops the remainder of the last batch (as the
         # recipe does); a folder smaller than one batch is streamed across epoch boundaries.
         self.per_epoch = (n // batch_size) * batch_size if n >= batch_size else n
-        self.steps_per_epoch = max(1, n // batch_size)
-        self._cached = None
+        self.steps_per_epoch = max(1, crops_per_image * self.per_epoch // batch_size)
+        self._images = None  # decoded images (cache)
 
-    def _element_images(self):
-        """Returns a function element index -> uint8 image, reading files or the RAM cache."""
-        paths = tf.constant([f.path for f in self.files])
-        needs_pil = tf.constant([f.needs_pil for f in self.files])
-        if not self.cache:
-            return lambda i: _decode_file(paths[i], needs_pil[i])
-        if self._cached is None:
-            logging.info("decoding %d images into RAM (--cache)", len(self.files))
-            decoded = [_decode_file(paths[i], needs_pil[i]).numpy() for i in range(len(self.files))]
-            shapes = np.array([d.shape for d in decoded], dtype=np.int64)
-            offsets = np.concatenate([[0], np.cumsum(shapes.prod(axis=1))])
-            self._cached = (tf.constant(np.concatenate([d.reshape(-1) for d in decoded])),
-                            tf.constant(offsets), tf.constant(shapes))
-        flat, offsets, shapes = self._cached
-        return lambda i: tf.reshape(flat[offsets[i]:offsets[i + 1]], shapes[i])
+    def _group_crops(self):
+        """Returns a function (file index, element indices int64 [N]) -> uint8 [N, c, c, 3]."""
+        crop, seed, augment = self.crop_size, self.seed, self.augment
+        count = self.crops_per_image
+
+        def seeds_of(index):
+            return tf.random.experimental.stateless_split(
+                tf.stack([tf.constant(seed, tf.int64), index]), 4)
+
+        if not self.cache and not self.files[0].raw:  # image files: one decode per group
+            paths = tf.constant([f.path for f in self.files])
+            needs_pil = tf.constant([f.needs_pil for f in self.files])
+
+            def from_file(file_index, indices):
+                image = _decode_file(paths[file_index], needs_pil[file_index])
+                return tf.stack([random_crop(image, crop, tf.stack([tf.constant(seed, tf.int64),
+                                                                   indices[j]]), augment)
+                                 for j in range(count)])
+            return from_file
+
+        # Store or RAM: each crop reads only its own pixels (rows of a raw file, or a slice).
+        if self.cache:
+            if self._images is None:
+                self._images = decode_all(self.files)
+            images = self._images
+
+            def read(file_index, y, x):
+                return images[int(file_index)][y:y + crop, x:x + crop]
+        else:
+            store_paths = [f.path for f in self.files]
+
+            def read(file_index, y, x):
+                file_index = int(file_index)
+                return store_lib.read_crop(store_paths[file_index],
+                                           self.files[file_index].width, y, x, crop)
+
+        heights = tf.constant([f.height for f in self.files], tf.int32)
+        widths = tf.constant([f.width for f in self.files], tf.int32)
+
+        def from_pixels(file_index, indices):
+            crops = []
+            for j in range(count):
+                seeds = seeds_of(indices[j])
+                y, x = _crop_offsets(heights[file_index], widths[file_index], crop, seeds)
+                hr = tf.numpy_function(read, [file_index, y, x], tf.uint8, stateful=False)
+                hr = tf.ensure_shape(hr, [crop, crop, 3])
+                crops.append(_augmented(hr, seeds, augment))
+            return tf.stack(crops)
+        return from_pixels
 
     def dataset(self, start_step=0, input_context=None):
         """Returns the infinite dataset of batches, starting at batch `start_step`.
@@ -257,9 +393,9 @@ class TrainingData:
           start_step: index of the first global batch.
           input_context: a tf.distribute.InputContext, or None for the whole global batches.
             With P input pipelines (one per worker) and R replicas in sync, pipeline p reads
-            elements p*B/P .. (p+1)*B/P - 1 of every global batch of B, in batches of B/R, which
-            tf.distribute hands to its local replicas in order: global replica r gets elements
-            r*B/R .. (r+1)*B/R - 1, as if the global batch had been split.
+            (and decodes) only elements p*B/P .. (p+1)*B/P - 1 of every global batch of B, in
+            batches of B/R, which tf.distribute hands to its local replicas in order: global
+            replica r gets elements r*B/R .. (r+1)*B/R - 1, as if the global batch had been split.
         Returns:
           tf.data.Dataset of (lr float32 [b, c/4, c/4, 3], hr float32 [b, c, c, 3]) in [-1, 1],
           b = B without `input_context`, else B / R.
@@ -267,7 +403,8 @@ class TrainingData:
           ValueError: when B is not a multiple of R, or R of P.
         """
         n, per_epoch, seed = len(self.files), self.per_epoch, self.seed
-        batch = self.batch_size
+        batch, count = self.batch_size, self.crops_per_image
+        window = count * batch  # elements of one window: N global batches
         start = start_step * batch
         pipelines, pipeline, replicas = 1, 0, 1
         if input_context is not None:
@@ -278,24 +415,34 @@ class TrainingData:
             raise ValueError(f"--batch_size {batch} must be a multiple of the {replicas} replicas "
                              f"in sync (and these of the {pipelines} workers)")
         share = batch // pipelines  # elements of each global batch this pipeline reads
-        image_of = self._element_images()
+        group_crops = self._group_crops()
+        first_group = start // window * batch
 
-        def epoch_elements(epoch):
+        def epoch_groups(epoch):
             order = tf.random.experimental.stateless_shuffle(
                 tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-            index = epoch * per_epoch + tf.range(per_epoch, dtype=tf.int64)
-            return tf.data.Dataset.from_tensor_slices((index, order[:per_epoch]))
+            group = epoch * per_epoch + tf.range(per_epoch, dtype=tf.int64)
+            return tf.data.Dataset.from_tensor_slices((group, order[:per_epoch]))
 
-        def make_pair(index, file_index):
-            element_seed = tf.stack([tf.constant(seed, tf.int64), index])
-            return random_crop_pair(image_of(file_index), self.crop_size, element_seed, self.augment)
+        def crops_of_group(group, file_index):
+            # Group g = w*B + s serves elements w*N*B + j*B + s, j = 0 .. N-1.
+            indices = group // batch * window + tf.range(count, dtype=tf.int64) * batch \
+                + group % batch
+            return group_crops(file_index, indices)
 
-        ds = tf.data.Dataset.counter(start // per_epoch).flat_map(epoch_elements)
-        ds = ds.skip(start % per_epoch)
-        if pipelines > 1:  # element k sits at k % B in global batch k // B
-            ds = ds.filter(lambda index, _: (index % batch) // share == pipeline)
-        ds = ds.map(make_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = tf.data.Dataset.counter(first_group // per_epoch).flat_map(epoch_groups)
+        ds = ds.skip(first_group % per_epoch)
+        if pipelines > 1:  # group g feeds slot g % B of its global batches
+            ds = ds.filter(lambda group, _: (group % batch) // share == pipeline)
+        ds = ds.map(crops_of_group, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if count > 1:  # [share groups, N crops] -> N rows of `share` elements, row by row
+            ds = ds.batch(share, drop_remainder=True).map(lambda c: tf.transpose(
+                c, [1, 0, 2, 3, 4]))
+            ds = ds.unbatch()
+        ds = ds.unbatch()
+        ds = ds.skip(start % window // batch * share)
         ds = ds.batch(batch // replicas, drop_remainder=True)
+        ds = ds.map(pairs_of_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def distributed_dataset(self, strategy, start_step=0):
@@ -315,12 +462,10 @@ class TrainingData:
         Returns:
           (lr float32 [count', c/4, c/4, 3], hr float32 [count', c, c, 3]) in [-1, 1].
         """
-        lrs, hrs = [], []
-        for f in self.files[:count]:
-            image = _decode_file(tf.constant(f.path), tf.constant(f.needs_pil))
+        crops = []
+        for i, f in enumerate(self.files[:count]):
+            image = self._images[i] if self._images is not None else decode_image(f)
             y = (f.height - self.crop_size) // 2 // SCALE * SCALE
             x = (f.width - self.crop_size) // 2 // SCALE * SCALE
-            hr = imaging.uint8_to_signed(image[y:y + self.crop_size, x:x + self.crop_size])
-            hrs.append(hr)
-            lrs.append(imaging.bicubic_downsample(hr[None])[0])
-        return tf.stack(lrs), tf.stack(hrs)
+            crops.append(image[y:y + self.crop_size, x:x + self.crop_size])
+        return pairs_of_batch(tf.constant(np.stack(crops)))

@@ -34,6 +34,8 @@ GENERATOR_FILE = "generator.keras"
 GRADS_BAD = "nonfinite_grads"  # step output: gradient tensors with a NaN/inf (not logged as a loss)
 LOG_FILE = "log.jsonl"
 SAMPLE_FILE = "sample_x4.png"
+INPUT_WAIT = "input_wait"  # share of wall time spent waiting for the next batch (log key)
+INPUT_WAIT_WARNING = 0.2  # input_wait above which training warns that it is input-bound
 SCAN_CACHE_FILE = "scan_cache.json"  # per-file results of data.scan_images, in the run directory
 
 
@@ -63,8 +65,17 @@ def prepare_data(config, scan_cache=True):
     Returns:
       data.TrainingData.
     Raises:
-      ValueError: when no image is usable.
+      ValueError / FileNotFoundError: when no image is usable, or `--store` can't serve the run.
     """
+    recipe = config.recipe
+    options = dict(seed=config.seed, augment=config.augment, cache=config.cache,
+                   crops_per_image=config.crops_per_image)
+    if config.store is not None:
+        files, manifest = data_lib.store_files(config.store, recipe.crop_size)
+        logging.info("training on the %d images of the store %s (made from %s; %d files skipped "
+                     "then, listed in its manifest)", len(files), config.store,
+                     manifest.get("source"), len(manifest.get("skipped", [])))
+        return data_lib.TrainingData(files, recipe.crop_size, recipe.batch_size, **options)
     hr_dir = config.hr_dir
     if config.tfds is not None:
         hr_dir = data_lib.materialize_tfds(config.tfds, config.tfds_data_dir)
@@ -76,8 +87,7 @@ def prepare_data(config, scan_cache=True):
                          f"{len(skipped)} unreadable or smaller than --crop_size "
                          f"{config.recipe.crop_size})")
     logging.info("training on %d images from %s", len(files), hr_dir)
-    return data_lib.TrainingData(files, config.recipe.crop_size, config.recipe.batch_size,
-                                 seed=config.seed, augment=config.augment, cache=config.cache)
+    return data_lib.TrainingData(files, recipe.crop_size, recipe.batch_size, **options)
 
 
 def _count_nonfinite(grads, optimizer):
@@ -479,14 +489,22 @@ class Trainer:
         # A time-budgeted stage has no meaningful step target: show a counter without ETA.
         target = None if config.max_minutes is not None else self.total_steps
         progbar = keras.utils.Progbar(target, verbose=1 if chief else 0,
-                                      stateful_metrics=["learning_rate"])
+                                      stateful_metrics=["learning_rate", INPUT_WAIT])
         progbar.update(start)
         if start == 0 and self.evaluator is not None and chief:
             self._evaluate(0, writer)
         logs, last_time = {}, time.perf_counter()
         summary_clock, summary_step = last_time, start
+        # Seconds spent waiting for the next batch: in this summary window, and in this run.
+        window_wait, run_wait, run_clock, slow_windows, warned = 0.0, 0.0, last_time, 0, False
         signals = _SignalCatcher()
-        for lr, hr in dataset:
+        batches = iter(dataset)
+        while True:
+            asked = time.perf_counter()
+            lr, hr = next(batches)  # the stream is infinite
+            waited = time.perf_counter() - asked
+            window_wait += waited
+            run_wait += waited
             if config.debug_nan_step == int(self.step.numpy()) + 1:  # test hook: corrupt one batch
                 hr = hr * float("nan")
             out = step_fn(lr, hr)
@@ -497,18 +515,30 @@ class Trainer:
             last_time = now
             step = int(self.step.assign_add(1).numpy())
             done = step >= self.total_steps or self._budget_spent()
-            progbar.update(step, [*logs.items(), ("learning_rate", self.learning_rate())])
+            progbar.update(step, [*logs.items(), ("learning_rate", self.learning_rate()),
+                                  (INPUT_WAIT, run_wait / max(now - run_clock, 1e-9))])
             if chief and (step % config.summary_every == 0 or done):
                 rate = (step - summary_step) / max(now - summary_clock, 1e-9)  # wall clock
+                input_wait = min(1.0, window_wait / max(now - summary_clock, 1e-9))
+                slow_windows = slow_windows + 1 if input_wait > INPUT_WAIT_WARNING else 0
+                if slow_windows >= 2 and not warned:  # two windows in a row: not a warm-up
+                    warned = True
+                    logging.warning(
+                        "training waited %.0f%% of the time for input over steps %d-%d: the "
+                        "input pipeline is the bottleneck; train from a decode-once store "
+                        "(python -m srgan_tf.prepare, then --store), keep decoded images in RAM "
+                        "(--cache) or draw more crops per decoded image (--crops_per_image)",
+                        100 * input_wait, summary_step + 1, step)
                 with writer.as_default(step=step):
                     for name, value in logs.items():
                         tf.summary.scalar(f"loss/{name}", value)
                     tf.summary.scalar("learning_rate", self.learning_rate())
                     tf.summary.scalar("steps_per_sec", rate)
+                    tf.summary.scalar(INPUT_WAIT, input_wait)
                 self._log_line({"step": step, "train_seconds": float(self.train_seconds.numpy()),
                                 "learning_rate": self.learning_rate(), "steps_per_sec": rate,
-                                **logs})
-                summary_clock, summary_step = now, step
+                                INPUT_WAIT: input_wait, **logs})
+                summary_clock, summary_step, window_wait = now, step, 0.0
             if chief and (step % config.image_every == 0 or done):
                 with writer.as_default(step=step):
                     tf.summary.image("samples/bicubic_sr_hr", self._comparison(fixed_lr, fixed_hr),

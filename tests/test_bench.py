@@ -122,7 +122,8 @@ def test_tiny_run_has_the_json_shape(tmp_path):
     config = bench.BenchConfig(
         presets=("tensorlayer",), batch_size=2, lr_patch=8, matmul_size=64, conv_size=16,
         conv_feat=8, hr_dir=str(hr_dir), infer_sizes=(8, 16), upscale_size=32, warmup=0,
-        repeats=1, pipeline_batches=1, recipe_overrides=TINY)  # figures meaningless, shape kept
+        repeats=1, pipeline_batches=1, recipe_overrides=TINY, pipeline_crop=32, pipeline_images=4,
+        pipeline_image_size=(48, 64))  # figures meaningless, shape kept
     results = bench.run_benchmark(config)
     assert keras.mixed_precision.dtype_policy().name == "float32"  # restored
     results = json.loads(json.dumps(results))  # JSON-serialisable as written
@@ -137,6 +138,15 @@ def test_tiny_run_has_the_json_shape(tmp_path):
         assert set(results[key]["tensorlayer"]) == {"float32", "mixed_bfloat16"}
         assert all(map(positive, results[key]["tensorlayer"].values()))
     assert positive(results["pipeline_patches_per_s"])
+    pipeline = results["pipeline"]
+    for key in ("files", "files_crops", "cache", "store", "bicubic_ceiling"):
+        assert positive(pipeline[key])
+    assert set(pipeline["gpu_demand"]["init"]) == set(pipeline["gpu_demand"]["gan"]) == {"100",
+                                                                                         "300"}
+    # Patches/s a GPU consumes: TFLOP/s over the FLOPs of a step per patch.
+    gflop = pipeline["gpu_demand"]["gflop_per_patch"]
+    assert gflop["gan"] > gflop["init"] > 0
+    assert pipeline["gpu_demand"]["init"]["300"] == pytest.approx(300e3 / gflop["init"])
     assert set(results["infer_ms"]) == {"8", "16"}
     assert set(results["infer_ms"]["16"]) == {"float32", "mixed_bfloat16"}
     assert positive(results["upscale_2048_peak_rss_mb"])

@@ -1,7 +1,9 @@
 """Input pipeline: file discovery, decoding, crops, LR generation, determinism and resume."""
 
+import gc
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -47,7 +49,7 @@ def test_no_usable_image_is_an_error():
 
 
 def test_pairs_are_aligned_in_range_and_lr_is_antialiased_bicubic(image_dir):
-    stream = data.TrainingData(_files(image_dir, 32), crop_size=32, batch_size=3, augment=True)
+    stream = data.TrainingData(_files(image_dir, 32), crop_size=32, batch_size=3, augment="flip_rot90")
     for lr, hr in stream.dataset().take(4):
         assert lr.shape == (3, 8, 8, 3) and hr.shape == (3, 32, 32, 3)
         assert lr.dtype == tf.float32 and hr.dtype == tf.float32
@@ -62,7 +64,7 @@ def test_pairs_are_aligned_in_range_and_lr_is_antialiased_bicubic(image_dir):
 def test_hr_crop_is_a_crop_of_the_image_on_the_lr_grid(tmp_path):
     write_images(tmp_path, [(48, 60)])
     image = np.asarray(Image.open(tmp_path / "img00.png"))
-    stream = data.TrainingData(_files(tmp_path, 32), crop_size=32, batch_size=1, augment=False)
+    stream = data.TrainingData(_files(tmp_path, 32), crop_size=32, batch_size=1, augment="none")
     for _, hr in stream.dataset().take(5):
         hr_u8 = imaging.signed_to_uint8(hr[0]).numpy()
         hits = [(y, x) for y in range(0, 17) for x in range(0, 29)
@@ -74,7 +76,7 @@ def test_augmentation_flips_and_rotates_whole_pairs(tmp_path):
     write_images(tmp_path, [(32, 32)])
     image = imaging.uint8_to_signed(np.asarray(Image.open(tmp_path / "img00.png"))).numpy()
     variants = [np.rot90(im, k) for im in (image, image[:, ::-1]) for k in range(4)]
-    stream = data.TrainingData(_files(tmp_path, 32), crop_size=32, batch_size=1, augment=True)
+    stream = data.TrainingData(_files(tmp_path, 32), crop_size=32, batch_size=1, augment="flip_rot90")
     seen = set()
     for lr, hr in stream.dataset().take(40):
         match = [i for i, v in enumerate(variants) if np.allclose(v, hr[0].numpy(), atol=1e-6)]
@@ -100,7 +102,7 @@ def test_each_epoch_visits_every_image_once(tmp_path):
     # Six flat images of distinct grey levels: the crop reveals which file it came from.
     for i in range(6):
         Image.fromarray(np.full((40, 40, 3), 40 * i, np.uint8)).save(tmp_path / f"g{i}.png")
-    stream = data.TrainingData(_files(tmp_path, 32), 32, batch_size=4, augment=False)
+    stream = data.TrainingData(_files(tmp_path, 32), 32, batch_size=4, augment="none")
     assert stream.steps_per_epoch == 1 and stream.per_epoch == 4  # drop the remainder
     hr = np.concatenate([h.numpy() for _, h in stream.dataset().take(3)])
     levels = [int(imaging.signed_to_uint8(h).numpy()[0, 0, 0]) // 40 for h in hr]
@@ -253,3 +255,112 @@ def test_tfds_div2k_hr_images_are_written_once_as_pngs(tmp_path):
     assert len(files) == 3 and not skipped
     # Prepared once: a second call does not read tfds again.
     assert data.materialize_tfds("div2k/bicubic_x4", str(tmp_path)) == out
+
+
+def test_batched_bicubic_matches_the_per_element_lr(image_dir):
+    stream = data.TrainingData(_files(image_dir, 32), 32, 4, seed=2, crops_per_image=2)
+    for lr, hr in stream.dataset(1).take(3):
+        hr_u8 = imaging.signed_to_uint8(hr)  # exact: hr is a uint8 crop scaled to [-1, 1]
+        for i in range(4):
+            # Today's per-element path: one resize of one [1, c, c, 3] crop.
+            expected = imaging.bicubic_downsample(imaging.uint8_to_signed(hr_u8[i])[None])[0]
+            np.testing.assert_allclose(lr[i].numpy(), expected.numpy(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("crops", [2, 3])
+def test_crops_per_image_is_a_pure_function_of_the_element_index(tmp_path, crops):
+    # Eight flat images of distinct grey levels: a crop reveals its file.
+    for i in range(8):
+        Image.fromarray(np.full((40, 40, 3), 30 * i, np.uint8)).save(tmp_path / f"g{i}.png")
+    files = _files(tmp_path, 32)
+    stream = data.TrainingData(files, 32, 4, seed=3, crops_per_image=crops)
+    assert stream.steps_per_epoch == crops * 2
+    full = [hr.numpy() for _, hr in stream.dataset().take(3 * crops + 1)]
+    for start in range(1, 2 * crops):
+        resumed = [hr.numpy() for _, hr in data.TrainingData(
+            files, 32, 4, seed=3, crops_per_image=crops).dataset(start).take(3)]
+        np.testing.assert_array_equal(np.stack(full[start:start + 3]), np.stack(resumed))
+    levels = [[int(imaging.signed_to_uint8(h).numpy()[0, 0, 0]) // 30 for h in batch]
+              for batch in full]
+    for window in range(3):
+        rows = levels[window * crops:(window + 1) * crops]
+        assert len(set(rows[0])) == 4  # four different images per batch...
+        assert all(row == rows[0] for row in rows)  # ...each read once for `crops` batches
+    # An epoch (two windows here) reads every image once.
+    assert sorted(levels[0] + levels[crops]) == list(range(8))
+    # Element k's crop and flips follow from (seed, k) alone: from one image, N changes nothing.
+    write_images(tmp_path / "one", [(64, 60)])
+    one = _files(tmp_path / "one", 32)
+    streams = [np.stack([hr.numpy() for _, hr in data.TrainingData(
+        one, 32, 4, seed=3, crops_per_image=n).dataset(1).take(2 * crops)]) for n in (1, crops)]
+    np.testing.assert_array_equal(*streams)
+
+
+def test_store_pipelines_read_only_their_share(tmp_path, monkeypatch):
+    from srgan_tf import prepare, store
+    write_images(tmp_path / "hr", [(200, 240), (240, 200), (220, 220), (200, 200)])
+    prepare.write_store(str(tmp_path / "store"), hr_dir=str(tmp_path / "hr"), min_size=32)
+    files = data.store_files(str(tmp_path / "store"), 32)[0]
+    stream = data.TrainingData(files, 32, 4, seed=1, augment="none")
+    batches = iter(stream.dataset(1))
+    whole = np.stack([next(batches)[1].numpy() for _ in range(12)])  # [12, 4, ...]
+    del batches
+    gc.collect()
+    time.sleep(0.5)
+    real, reads = store.read_crop, []
+    monkeypatch.setattr(store, "read_crop", lambda *a: reads.append(real(*a)) or reads[-1])
+    key = lambda crop_u8: crop_u8.tobytes()  # noqa: E731
+    pipelines = {}  # crop -> pipelines whose share holds it
+    for t in range(12):
+        for s in range(4):
+            pipelines.setdefault(key(imaging.signed_to_uint8(whole[t, s]).numpy()), set()).add(
+                s // 2)
+    for pipeline in (0, 1):
+        batches = iter(stream.dataset(1, tf.distribute.InputContext(2, pipeline, 2)))
+        shard = [next(batches)[1].numpy() for _ in range(3)]
+        del batches  # stops its prefetching threads
+        gc.collect()
+        time.sleep(0.5)
+        np.testing.assert_array_equal(np.stack(shard),
+                                      whole[:3, 2 * pipeline:2 * pipeline + 2])
+        assert len(reads) >= 6 and all(pipelines[key(r)] == {pipeline} for r in reads)
+        reads.clear()
+
+
+def test_cache_beyond_2gb(tmp_path):
+    """A cache of 2.4 GB of decoded pixels (8 raw 10000x10000 images, sparse files on disk)."""
+    from srgan_tf import store
+    side, count, crop = 10_000, 8, 32
+    files = []
+    for i in range(count):
+        path = tmp_path / f"{i}.rgb"
+        with open(path, "wb") as f:
+            f.truncate(side * side * 3)  # zeros, written as a hole: costs no disk
+            top = (side - crop) // 2 // 4 * 4  # the centre crop of fixed_batch holds i + 1
+            for row in range(top, top + crop):
+                f.seek((row * side + top) * 3)
+                f.write(bytes([i + 1]) * crop * 3)
+        files.append(data.ImageFile(str(path), side, side, False, raw=True))
+    stream = data.TrainingData(files, crop, batch_size=4, seed=0, cache=True)
+    lr, hr = next(iter(stream.dataset()))
+    assert sum(image.nbytes for image in stream._images) > 2 ** 31
+    assert hr.shape == (4, crop, crop, 3) and lr.shape == (4, crop // 4, crop // 4, 3)
+    _, centres = stream.fixed_batch(count)
+    levels = imaging.signed_to_uint8(centres).numpy()
+    assert [int(v) for v in levels[:, 0, 0, 0]] == list(range(1, count + 1))
+    assert all(np.all(levels[i] == i + 1) for i in range(count))
+    del store
+
+
+def test_augment_and_crops_per_image_defaults():
+    from srgan_tf.config import FILE_CROPS_PER_IMAGE, Recipe, TrainConfig
+    run = dict(stage="init", checkpoint_dir="run")
+    assert TrainConfig(**run, hr_dir="x").augment == "none"  # TensorLayer: random crops only
+    paper = TrainConfig(**run, hr_dir="x", recipe=Recipe.from_preset("paper"))
+    assert paper.augment == "flip_rot90"
+    assert TrainConfig(**run, hr_dir="x", augment="flip").augment == "flip"
+    assert TrainConfig(**run, hr_dir="x").crops_per_image == FILE_CROPS_PER_IMAGE
+    assert TrainConfig(**run, store="s").crops_per_image == 1
+    assert TrainConfig(**run, hr_dir="x", cache=True).crops_per_image == 1
+    with pytest.raises(ValueError, match="--augment must be one of none, flip, flip_rot90"):
+        data.TrainingData([data.ImageFile("a.png", 32, 32, False)], 32, 1, augment=True)

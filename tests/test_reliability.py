@@ -8,7 +8,10 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
+
+from srgan_tf import prepare
 
 from tests.conftest import REPO, write_images
 
@@ -20,11 +23,12 @@ from srgan_tf import trainer
 from srgan_tf.config import Recipe, TrainConfig
 
 stage, run, hr, steps = sys.argv[1:5]
+source = {"store": hr} if hr.endswith("store") else {"hr_dir": hr}
 tf.config.experimental.enable_op_determinism()
 keras.utils.set_random_seed(0)
 recipe = Recipe(num_feat=8, num_block=1, upsample_feat=32, disc_feat=4, crop_size=32, batch_size=2,
                 vgg_input_size=32)
-config = TrainConfig(stage=stage, checkpoint_dir=run, hr_dir=hr, recipe=recipe, steps=int(steps),
+config = TrainConfig(stage=stage, checkpoint_dir=run, **source, recipe=recipe, steps=int(steps),
                      vgg_weights="none", save_every=2, summary_every=1, image_every=1000,
                      precision="float32", deterministic=True).validate()
 trainer.Trainer(config).train()
@@ -69,14 +73,18 @@ def _weights(stage_dir):
     return {n: reader.get_tensor(n) for n in names}
 
 
-def test_sigkill_and_rerun_is_bit_identical_for_both_stages(tmp_path):
+@pytest.mark.parametrize("source, stages", [("hr_dir", ("init", "gan")), ("store", ("init",))])
+def test_sigkill_and_rerun_is_bit_identical_for_both_stages(tmp_path, source, stages):
     hr = tmp_path / "hr"
     write_images(hr, [(48, 48), (64, 56), (56, 64), (48, 60), (60, 48)])
+    if source == "store":  # a decode-once store (its stream is read from raw pixel files)
+        hr = tmp_path / "store"
+        prepare.write_store(str(hr), hr_dir=str(tmp_path / "hr"), min_size=32)
     script = tmp_path / "train_tiny.py"
     script.write_text(_SCRIPT)
     straight, killed = tmp_path / "a", tmp_path / "b"
     rng = random.Random(1234)
-    for stage in ("init", "gan"):
+    for stage in stages:
         _finish(_start(script, stage, straight, hr))
         kill_step = rng.randint(3, _STEPS[stage] - 1)  # after the first checkpoint (step 2)
         log = killed / stage / "log.jsonl"

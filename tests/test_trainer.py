@@ -1,6 +1,8 @@
 """Training stages: learning, init -> gan handoff, checkpoints, resume, errors, tracing."""
 
+import json
 import os
+import time
 
 import keras
 import numpy as np
@@ -142,7 +144,8 @@ def test_interrupted_run_continues_where_it_stopped(tmp_path, image_dir, tiny_re
 def test_gan_learning_rate_decays_every_decay_every_epochs(tmp_path, image_dir, tiny_recipe,
                                                            vgg_random):
     recipe = tiny_recipe.__class__(**{**tiny_recipe.__dict__, "decay_every": 1})
-    t = _trainer(_config(tmp_path, image_dir, recipe, "gan", 4, from_scratch=True), vgg=vgg_random)
+    t = _trainer(_config(tmp_path, image_dir, recipe, "gan", 4, from_scratch=True,
+                         crops_per_image=1), vgg=vgg_random)
     assert t.steps_per_epoch == 3  # 6 images, batch 2
     rates = []
     lr, hr = t.data.fixed_batch(2)
@@ -432,3 +435,34 @@ def test_jit_compile_nan_still_stops_the_run(tmp_path, image_dir, tiny_recipe):
     with pytest.raises(trainer.NonFiniteLossError, match=r"step 3: non-finite mse.*ckpt-2"):
         t.train()
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-2")
+
+
+class _SlowData(data.TrainingData):
+    """A stream whose every batch takes a second to arrive."""
+
+    def distributed_dataset(self, strategy, start_step=0):
+        for batch in super().distributed_dataset(strategy, start_step):
+            time.sleep(1.0)
+            yield batch
+
+
+def test_input_wait_is_logged_and_an_input_bound_run_warns_once(tmp_path, image_dir, tiny_recipe,
+                                                                 caplog):
+    config = _config(tmp_path, image_dir, tiny_recipe, "init", 5)
+    files = data.scan_images(data.list_images(str(image_dir)), 32)[0]
+    slow = _SlowData(files, 32, 2)
+    keras.utils.set_random_seed(0)
+    with caplog.at_level("WARNING"):
+        trainer.Trainer(config, data=slow).train()
+    records = [json.loads(line) for line in
+               open(tmp_path / "run" / "init" / "log.jsonl", encoding="utf-8")]
+    waits = [r["input_wait"] for r in records if "mse" in r]
+    assert len(waits) == 5 and all(0.2 < w <= 1.0 for w in waits[1:])
+    warnings = [r.getMessage() for r in caplog.records if "waited" in r.getMessage()]
+    assert len(warnings) == 1
+    assert all(remedy in warnings[0] for remedy in ("--store", "--cache", "--crops_per_image"))
+    logs = tmp_path / "run" / "logs" / "init"
+    event_file = str(logs / [f for f in os.listdir(logs) if f.startswith("events")][0])
+    tags = {v.tag for event in tf.compat.v1.train.summary_iterator(event_file)
+            for v in event.summary.value}
+    assert "input_wait" in tags

@@ -5,8 +5,8 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import (GAN_UPDATES, PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe,
-                             TrainConfig)
+from srgan_tf.config import (AUGMENTS, FILE_CROPS_PER_IMAGE, GAN_UPDATES, PRECISIONS, PRESETS,
+                             STAGES, STRATEGIES, Recipe, TrainConfig)
 
 FLAGS = flags.FLAGS
 
@@ -17,6 +17,8 @@ def define_flags():
     flags.DEFINE_string("checkpoint_dir", None, "Run directory; stages live in RUN/init and RUN/gan.")
     flags.DEFINE_string("hr_dir", None, "Folder of HR training images (searched recursively).")
     flags.DEFINE_string("tfds", None, "tensorflow-datasets DIV2K config, e.g. div2k/bicubic_x4.")
+    flags.DEFINE_string("store", None, "Decode-once store made by python -m srgan_tf.prepare "
+                        "(instead of --hr_dir / --tfds).")
     flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data_dir (default ~/tensorflow_datasets).")
     flags.DEFINE_string("preset", "tensorlayer", f"Recipe: {' or '.join(PRESETS)}.")
     flags.DEFINE_integer("steps", None, "Total steps of the stage (overrides --epochs and the "
@@ -35,8 +37,12 @@ def define_flags():
     flags.DEFINE_string("vgg_weights", "imagenet",
                         "VGG19 weights: imagenet, none (random: tests only) or a local .h5 file.")
     flags.DEFINE_integer("seed", 0, "Seed of weights init and of the data stream.")
-    flags.DEFINE_bool("augment", True, "Random horizontal flips and 90-degree rotations.")
-    flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM.")
+    flags.DEFINE_enum("augment", None, list(AUGMENTS), "Augmentation of each crop: none, flip "
+                      "(horizontal) or flip_rot90 (and 90-degree rotations). Default: the "
+                      "preset's (tensorlayer none, paper flip_rot90).")
+    flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM (decoded in parallel).")
+    flags.DEFINE_integer("crops_per_image", None, "Crops drawn from each image read (default: "
+                         f"{FILE_CROPS_PER_IMAGE} from image files, 1 from --store or --cache).")
     flags.DEFINE_bool("icnr", False, "ICNR init of the sub-pixel convs (against checkerboard "
                       "artifacts; not part of either recipe).")
     flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
@@ -71,12 +77,13 @@ def config_from_flags():
     recipe = Recipe.from_preset(FLAGS.preset, batch_size=FLAGS.batch_size,
                                 crop_size=FLAGS.crop_size, learning_rate=FLAGS.learning_rate,
                                 decay_every=FLAGS.decay_every, gan_update=FLAGS.gan_update,
-                                icnr=FLAGS.icnr,
-                                gan_freeze_bn=FLAGS.gan_freeze_bn)
+                                icnr=FLAGS.icnr, gan_freeze_bn=FLAGS.gan_freeze_bn,
+                                augment=FLAGS.augment)
     return TrainConfig(
         stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,
-        tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, recipe=recipe, steps=FLAGS.steps,
-        epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment, cache=FLAGS.cache,
+        tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, store=FLAGS.store, recipe=recipe,
+        steps=FLAGS.steps, epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment,
+        cache=FLAGS.cache, crops_per_image=FLAGS.crops_per_image,
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
         max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes,
