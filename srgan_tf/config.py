@@ -88,6 +88,61 @@ _PAPER = dict(
 
 
 @dataclasses.dataclass(frozen=True)
+class Degradation:
+    """Ranges of the randomised LR degradation of `--degradation realistic` (degradations.py).
+
+    Ranges and kernel shapes are those of the first-order degradation of Real-ESRGAN (Wang et al.
+    2021, section 3.1 and options/train_realesrnet_x4plus.yml of xinntao/Real-ESRGAN: blur_sigma
+    [0.2, 3], kernel sizes 7-21, noise_range [1, 30], poisson_scale_range [0.05, 3], gray_noise_prob
+    0.4, jpeg_range [30, 95], resize by bicubic, bilinear or area). Differs on purpose: one order
+    instead of two, no resize other than the x4, Gaussian kernels only (no generalised, plateau or
+    sinc kernels), and each stage is skipped with some probability, so that clean bicubic LR keeps
+    a share of the data and the model does not lose the clean protocol (see docs/training.md).
+    """
+
+    blur_prob: float = 0.5  # not in Real-ESRGAN (always blurs): keeps sharp LR in the mix
+    isotropic_prob: float = 0.65  # Real-ESRGAN: iso 0.45, aniso 0.25 of its Gaussian kernels
+    blur_sigma: Tuple[float, float] = (0.2, 3.0)  # HR pixels (Real-ESRGAN blur_sigma)
+    kernel_size: int = 21  # Real-ESRGAN's largest kernel; small sigmas are ~0 beyond 7 anyway
+    noise_prob: float = 0.5  # not in Real-ESRGAN (always adds noise)
+    gaussian_noise_prob: float = 0.5  # else Poisson (Real-ESRGAN gaussian_noise_prob)
+    noise_range: Tuple[float, float] = (1.0, 30.0)  # sigma in 8-bit levels (noise_range)
+    poisson_scale_range: Tuple[float, float] = (0.05, 3.0)  # (poisson_scale_range)
+    gray_noise_prob: float = 0.4  # (gray_noise_prob)
+    jpeg_prob: float = 0.8  # not in Real-ESRGAN (always compresses)
+    jpeg_range: Tuple[int, int] = (30, 95)  # quality (jpeg_range)
+
+
+DEGRADATIONS = ("bicubic", "realistic")  # --degradation of train.py
+EVAL_DEGRADATIONS = ("jpeg", "blur", "noise")  # --degradation KIND:VALUE of evaluate
+
+
+def parse_degradation(spec):
+    """Parses evaluate's `--degradation KIND:VALUE` (see degradations.degrade_lr).
+
+    Args:
+      spec: "jpeg:Q" (quality 1..100), "blur:S" (Gaussian sigma in LR pixels, > 0) or "noise:S"
+        (Gaussian sigma in 8-bit levels, > 0).
+    Returns:
+      (kind, value): value is an int for jpeg, a float otherwise.
+    Raises:
+      ValueError: naming the flag and the bad value.
+    """
+    kind, _, value = spec.partition(":")
+    bad = ValueError(f"--degradation must be jpeg:QUALITY (1-100), blur:SIGMA or noise:SIGMA "
+                     f"(> 0), got {spec!r}")
+    if kind not in EVAL_DEGRADATIONS or not value:
+        raise bad
+    try:
+        number = int(value) if kind == "jpeg" else float(value)
+    except ValueError:
+        raise bad from None
+    if not (1 <= number <= 100 if kind == "jpeg" else 0 < number < float("inf")):
+        raise bad
+    return kind, number
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one `train.py` run needs; built by the CLI from flags, validated before any work."""
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from srgan_tf import metrics
+from srgan_tf import degradations, metrics
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
                               signed_to_uint8, uint8_to_signed)
@@ -86,11 +86,13 @@ def artifact_scores(sr_u8, lr_u8, hr_u8, crop_border=CROP_BORDER):
             "checkerboard": metrics.checkerboard_ratio(sr_u8, bicubic, hr_u8)}
 
 
-def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
+def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False, degradation=None):
     """Returns (sr uint8 [H, W, 3], seconds of SR, scores dict) for one modcropped HR image."""
     if min(hr.shape[:2]) < SCALE:
         raise ValueError(f"smaller than {SCALE}x{SCALE}")
     lr = protocol_lr(hr)
+    if degradation is not None:
+        lr = degradations.degrade_lr(lr, degradation)
     start = time.perf_counter()
     try:
         sr = upscale_array(sr_fn, lr, tile=0)
@@ -111,7 +113,7 @@ def _mean(rows, key):
 
 
 def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER,
-             artifacts=False):
+             artifacts=False, degradation=None):
     """Evaluates a super-resolver on folders of HR images with the papers' protocol.
 
     Args:
@@ -123,6 +125,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
         each image and set then also gets "bicubic_<score>" entries.
       crop_border: pixels shaved from each side before scoring.
       artifacts: also compute ARTIFACT_SCORES per image (see `artifact_scores`) and their means.
+      degradation: optional (kind, value) from `config.parse_degradation`: the protocol's LR is
+        degraded so (JPEG, blur or noise) before it is super-resolved; scores stay against HR.
     Returns:
       {set name: {"psnr_y", "ssim_y", "psnr_rgb": means, "num_images", "seconds" (SR time),
        "images_per_s", ["bicubic": {means}], "images": [{"name", "psnr_y", "ssim_y",
@@ -142,7 +146,7 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
             hr = modcrop(read_rgb(path), SCALE)
             try:
                 sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr, crop_border,
-                                                      artifacts)
+                                                      artifacts, degradation)
             except ValueError as e:
                 raise ValueError(f"cannot evaluate {path}: {e}") from None
             seconds += sr_seconds
@@ -154,6 +158,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
                 _save_png(sr, os.path.join(save_dir, name, os.path.splitext(row["name"])[0]
                                            + "_x4.png"))
         result = {k: _mean(rows, k) for k in SCORES + (ARTIFACT_SCORES if artifacts else ())}
+        if degradation is not None:
+            result["degradation"] = "{}:{}".format(*degradation)
         result.update(num_images=len(rows), seconds=seconds,
                       images_per_s=len(rows) / seconds if seconds > 0 else float("inf"))
         if baseline_fn is not None:

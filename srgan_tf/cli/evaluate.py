@@ -11,7 +11,7 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRECISIONS
+from srgan_tf.config import PRECISIONS, parse_degradation
 
 FLAGS = flags.FLAGS
 
@@ -28,6 +28,8 @@ def define_flags():
     flags.DEFINE_multi_string("hr_dir", None, "Folder of HR images, one set; repeatable.")
     flags.DEFINE_string("output_json", None, "Writes every score to this JSON file.")
     flags.DEFINE_string("save_dir", None, "Writes the SR images to SAVE_DIR/<set>/<stem>_x4.png.")
+    flags.DEFINE_string("degradation", None, "Degrade the protocol's bicubic LR before SR: "
+                        "jpeg:QUALITY, blur:SIGMA (LR pixels) or noise:SIGMA (8-bit levels).")
     flags.DEFINE_bool("artifacts", False, "Also report colour shift, high-frequency energy ratio "
                       "SR/HR and checkerboard ratio.")
 
@@ -80,6 +82,12 @@ def main(argv):
                     f"{', '.join(sources) or 'none'}")
     if not FLAGS.hr_dir:
         common.fail("--hr_dir is required (a folder of HR images, repeatable)")
+    degradation = None
+    if FLAGS.degradation:
+        try:
+            degradation = parse_degradation(FLAGS.degradation)
+        except ValueError as e:
+            common.fail(str(e))
     # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
     from srgan_tf import evaluate, upscale  # pylint: disable=import-outside-toplevel
     from srgan_tf import precision  # pylint: disable=import-outside-toplevel
@@ -96,10 +104,13 @@ def main(argv):
             baseline_fn, label = upscale.bicubic_resolver(), FLAGS.checkpoint_dir or FLAGS.model
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
+    if degradation is not None:
+        label += f", LR degraded by {FLAGS.degradation}"
     logging.info("evaluating %s on %s", label, ", ".join(FLAGS.hr_dir))
     try:
         results = evaluate.evaluate(sr_fn, FLAGS.hr_dir, save_dir=FLAGS.save_dir,
-                                    baseline_fn=baseline_fn, artifacts=FLAGS.artifacts)
+                                    baseline_fn=baseline_fn, artifacts=FLAGS.artifacts,
+                                    degradation=degradation)
     except (ValueError, FileNotFoundError) as e:
         common.fail(str(e))
     print(format_table(results, label, evaluate.CROP_BORDER))
