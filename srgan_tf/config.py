@@ -166,6 +166,8 @@ class TrainConfig:
     max_minutes: Optional[float] = None  # wall-clock training budget of the stage, over all runs
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
+    init_from: Optional[str] = None  # srresnet | srgan | a generator .keras file (fine-tuning)
+    init_discriminator: Optional[str] = None  # gan stage: a discriminator .keras file
     deterministic: bool = False
     debug_nan_step: Optional[int] = None  # test hook: this step's batch is made NaN
     precision: str = "auto"  # auto | float32 | mixed_bfloat16 | mixed_float16 (see precision.py)
@@ -219,6 +221,14 @@ class TrainConfig:
             raise ValueError("--devices must list at least one device, e.g. /gpu:0,/gpu:1")
         if self.tpu is not None and self.strategy != "tpu":
             raise ValueError(f"--tpu needs --strategy tpu, got --strategy {self.strategy}")
+        for flag, value, names in (("--init_from", self.init_from, ("srresnet", "srgan")),
+                                   ("--init_discriminator", self.init_discriminator, ())):
+            if value is not None and value not in names \
+                    and not (value.endswith(".keras") and os.path.isfile(value)):
+                allowed = ", ".join(names + ("an existing .keras file",))
+                raise FileNotFoundError(f"{flag} must be {allowed}, got {value!r}")
+        if self.init_discriminator is not None and self.stage != "gan":
+            raise ValueError("--init_discriminator needs --stage gan")
         weights = self.vgg_weights
         if weights not in ("imagenet", "none") and not os.path.isfile(weights):
             raise FileNotFoundError(

@@ -34,6 +34,10 @@ def define_flags():
     flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
                       "statistics of stage init (inference mode) instead of batch statistics.")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
+    flags.DEFINE_string("init_from", None, "Fine-tune: start the stage's generator from a shipped "
+                        "model (srresnet, srgan) or a generator .keras file of the same --preset.")
+    flags.DEFINE_string("init_discriminator", None, "Fine-tune, --stage gan: start the "
+                        "discriminator from a discriminator .keras file (RUN/gan/discriminator.keras).")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")
     flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
                       "auto: bf16 where native (AMX/AVX512-BF16 CPUs, GPUs >= 8.0), float16 on "
@@ -70,6 +74,7 @@ def config_from_flags():
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
         max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes,
         debug_nan_step=FLAGS.debug_nan_step, from_scratch=FLAGS.from_scratch,
+        init_from=FLAGS.init_from, init_discriminator=FLAGS.init_discriminator,
         deterministic=FLAGS.deterministic, precision=FLAGS.precision, strategy=FLAGS.strategy,
         devices=tuple(FLAGS.devices) if FLAGS.devices is not None else None, tpu=FLAGS.tpu)
 
