@@ -166,6 +166,7 @@ class TrainConfig:
     max_minutes: Optional[float] = None  # wall-clock training budget of the stage, over all runs
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
+    degradation: str = "bicubic"  # LR patches: bicubic (the recipe) | realistic (degradations.py)
     init_from: Optional[str] = None  # srresnet | srgan | a generator .keras file (fine-tuning)
     init_discriminator: Optional[str] = None  # gan stage: a discriminator .keras file
     deterministic: bool = False
@@ -212,6 +213,9 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
+        if self.degradation not in DEGRADATIONS:
+            raise ValueError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got "
+                             f"{self.degradation!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got "
                              f"{self.strategy!r}")

@@ -21,8 +21,8 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
+from srgan_tf import degradations, imaging
 from srgan_tf import files as files_lib
-from srgan_tf import imaging
 from srgan_tf.config import IMAGE_EXTENSIONS, SCALE
 
 # Formats tf.io.decode_image handles natively; anything else (or CMYK JPEG) goes through PIL.
@@ -165,8 +165,11 @@ def materialize_tfds(name, data_dir=None):
     return out_dir
 
 
-def random_crop_pair(image, crop_size, seed, augment=True):
+def random_crop_pair(image, crop_size, seed, augment=True, degradation="bicubic"):
     """Draws one HR crop and makes its LR partner by antialiased bicubic x4 downsampling.
+
+    With `degradation="realistic"` the LR partner is made by `degradations.realistic_lr` instead
+    (blur, x4 with a random kernel, noise, JPEG), seeded by the element's seed.
 
     The crop offset is drawn on the LR grid and scaled, so the pair can't drift apart.
 
@@ -175,6 +178,7 @@ def random_crop_pair(image, crop_size, seed, augment=True):
       crop_size: HR crop side, a multiple of 4.
       seed: int64 [2] stateless seed.
       augment: random horizontal flip and 90-degree rotation.
+      degradation: "bicubic" (the recipe) or "realistic".
     Returns:
       (lr float32 [crop/4, crop/4, 3], hr float32 [crop, crop, 3]), both in [-1, 1].
     """
@@ -191,7 +195,11 @@ def random_crop_pair(image, crop_size, seed, augment=True):
         hr = tf.cond(flip > 0, lambda: tf.image.flip_left_right(hr), lambda: hr)
         hr = tf.image.rot90(hr, tf.random.stateless_uniform([], seeds[3], 0, 4, dtype=tf.int32))
     hr = tf.ensure_shape(hr, [crop_size, crop_size, 3])
-    lr = imaging.bicubic_downsample(hr[None])[0]
+    if degradation == "realistic":
+        lr_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        lr = imaging.unit_to_signed(degradations.realistic_lr(imaging.signed_to_unit(hr), lr_seed))
+    else:
+        lr = imaging.bicubic_downsample(hr[None])[0]
     return tf.ensure_shape(lr, [lr_crop, lr_crop, 3]), hr
 
 
@@ -220,13 +228,16 @@ class TrainingData:
       seed: integer seed of the stream.
       augment: random flips and 90-degree rotations.
       cache: keep the decoded images in RAM (decode each file once).
+      degradation: how LR patches are made: "bicubic" (the recipe) or "realistic".
     """
 
-    def __init__(self, files, crop_size, batch_size, seed=0, augment=True, cache=False):
+    def __init__(self, files, crop_size, batch_size, seed=0, augment=True, cache=False,
+                 degradation="bicubic"):
         if not files:
             raise ValueError("no usable training images")
         self.files, self.crop_size, self.batch_size = list(files), crop_size, batch_size
         self.seed, self.augment, self.cache = seed, augment, cache
+        self.degradation = degradation
         n = len(self.files)
         # Each epoch visits every image once and drops the remainder of the last batch (as the
         # recipe does); a folder smaller than one batch is streamed across epoch boundaries.
@@ -288,7 +299,8 @@ class TrainingData:
 
         def make_pair(index, file_index):
             element_seed = tf.stack([tf.constant(seed, tf.int64), index])
-            return random_crop_pair(image_of(file_index), self.crop_size, element_seed, self.augment)
+            return random_crop_pair(image_of(file_index), self.crop_size, element_seed, self.augment,
+                                    self.degradation)
 
         ds = tf.data.Dataset.counter(start // per_epoch).flat_map(epoch_elements)
         ds = ds.skip(start % per_epoch)

@@ -79,7 +79,8 @@ def prepare_data(config, scan_cache=True):
                          f"{config.recipe.crop_size})")
     logging.info("training on %d images from %s", len(files), hr_dir)
     return data_lib.TrainingData(files, config.recipe.crop_size, config.recipe.batch_size,
-                                 seed=config.seed, augment=config.augment, cache=config.cache)
+                                 seed=config.seed, augment=config.augment, cache=config.cache,
+                                 degradation=config.degradation)
 
 
 def _count_nonfinite(grads, optimizer):

@@ -233,3 +233,22 @@ def test_tfds_div2k_hr_images_are_written_once_as_pngs(tmp_path):
     assert len(files) == 3 and not skipped
     # Prepared once: a second call does not read tfds again.
     assert data.materialize_tfds("div2k/bicubic_x4", str(tmp_path)) == out
+
+
+def test_realistic_degradation_is_per_element_and_resumes(image_dir):
+    files = _files(image_dir, 32)
+
+    def stream(start_step=0, degradation="realistic", count=5):
+        ds = data.TrainingData(files, 32, 2, seed=3, degradation=degradation).dataset(start_step)
+        return [(lr.numpy(), hr.numpy()) for lr, hr in ds.take(count)]
+
+    full, resumed, clean = stream(), stream(start_step=2, count=3), stream(degradation="bicubic")
+    for (lr, hr), (lr2, hr2) in zip(full[2:], resumed):
+        np.testing.assert_array_equal(lr, lr2)
+        np.testing.assert_array_equal(hr, hr2)
+    for (lr, hr), (lr_clean, hr_clean) in zip(full, clean):
+        np.testing.assert_array_equal(hr, hr_clean)  # the same HR crops: only the LR changes
+        assert lr.shape == lr_clean.shape == (2, 8, 8, 3)
+        assert lr.min() >= -1.0 and lr.max() <= 1.0
+    assert any(not np.allclose(lr, lr_clean, atol=2 / 255) for (lr, _), (lr_clean, _)
+               in zip(full, clean))

@@ -5,7 +5,8 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe, TrainConfig
+from srgan_tf.config import (DEGRADATIONS, PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe,
+                             TrainConfig)
 
 FLAGS = flags.FLAGS
 
@@ -29,6 +30,8 @@ def define_flags():
     flags.DEFINE_integer("seed", 0, "Seed of weights init and of the data stream.")
     flags.DEFINE_bool("augment", True, "Random horizontal flips and 90-degree rotations.")
     flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM.")
+    flags.DEFINE_enum("degradation", "bicubic", list(DEGRADATIONS), "LR patches: bicubic x4 (the "
+                      "recipe) or realistic (random blur, x4 kernel, noise and JPEG; for real photos).")
     flags.DEFINE_bool("icnr", False, "ICNR init of the sub-pixel convs (against checkerboard "
                       "artifacts; not part of either recipe).")
     flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
@@ -70,6 +73,7 @@ def config_from_flags():
         stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,
         tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, recipe=recipe, steps=FLAGS.steps,
         epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment, cache=FLAGS.cache,
+        degradation=FLAGS.degradation,
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
         max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes,
