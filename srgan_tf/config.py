@@ -147,6 +147,61 @@ _PAPER = dict(
 
 
 @dataclasses.dataclass(frozen=True)
+class Degradation:
+    """Ranges of the randomised LR degradation of `--degradation realistic` (degradations.py).
+
+    The stages and their ranges follow the degradation model of Real-ESRGAN (Wang et al. 2021,
+    section 3.1; options/train_realesrnet_x4plus.yml of xinntao/Real-ESRGAN), made milder on
+    purpose, because our shipped `srresnet-real` must keep the clean protocol within 1 dB of the
+    bicubic-trained SRResNet (docs/training.md has the measurements behind these choices):
+    one order instead of two; Gaussian kernels only (no generalised, plateau or sinc kernels); the
+    x4 downsample is the only resize; each stage is skipped with some probability, so clean-ish LR
+    keeps a share of the data; blur and noise use Real-ESRGAN's second-order (milder) ranges.
+    """
+
+    blur_prob: float = 0.25  # Real-ESRGAN always blurs (second order: 0.8)
+    isotropic_prob: float = 0.65  # Real-ESRGAN: iso 0.45 and aniso 0.25 of its Gaussian kernels
+    blur_sigma: Tuple[float, float] = (0.2, 1.5)  # HR pixels; Real-ESRGAN blur_sigma2
+    kernel_size: int = 21  # Real-ESRGAN's largest kernel (blur_kernel_size)
+    noise_prob: float = 0.25  # Real-ESRGAN always adds noise
+    gaussian_noise_prob: float = 0.5  # else Poisson (Real-ESRGAN gaussian_noise_prob)
+    noise_range: Tuple[float, float] = (1.0, 15.0)  # sigma in 8-bit levels (noise_range2: 1-25)
+    poisson_scale_range: Tuple[float, float] = (0.05, 1.0)  # (poisson_scale_range2: 0.05-2.5)
+    gray_noise_prob: float = 0.4  # (gray_noise_prob)
+    jpeg_prob: float = 0.9  # Real-ESRGAN always compresses
+    jpeg_range: Tuple[int, int] = (30, 95)  # quality (jpeg_range)
+
+
+DEGRADATIONS = ("bicubic", "realistic")  # --degradation of train.py
+EVAL_DEGRADATIONS = ("jpeg", "blur", "noise")  # --degradation KIND:VALUE of evaluate
+
+
+def parse_degradation(spec):
+    """Parses evaluate's `--degradation KIND:VALUE` (see degradations.degrade_lr).
+
+    Args:
+      spec: "jpeg:Q" (quality 1..100), "blur:S" (Gaussian sigma in LR pixels, > 0) or "noise:S"
+        (Gaussian sigma in 8-bit levels, > 0).
+    Returns:
+      (kind, value): value is an int for jpeg, a float otherwise.
+    Raises:
+      ValueError: naming the flag and the bad value.
+    """
+    kind, _, value = spec.partition(":")
+    bad = ValueError(f"--degradation must be jpeg:QUALITY (1-100), blur:SIGMA or noise:SIGMA "
+                     f"(> 0), got {spec!r}")
+    if kind not in EVAL_DEGRADATIONS or not value:
+        raise bad
+    try:
+        number = int(value) if kind == "jpeg" else float(value)
+    except ValueError:
+        raise bad from None
+    if not (1 <= number <= 100 if kind == "jpeg" else 0 < number < float("inf")):
+        raise bad
+    return kind, number
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything one `train.py` run needs; built by the CLI from flags, validated before any work."""
 
@@ -172,6 +227,9 @@ class TrainConfig:
     max_minutes: Optional[float] = None  # wall-clock training budget of the stage, over all runs
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
+    degradation: str = "bicubic"  # LR patches: bicubic (the recipe) | realistic (degradations.py)
+    init_from: Optional[str] = None  # srresnet | srgan | a generator .keras file (fine-tuning)
+    init_discriminator: Optional[str] = None  # gan stage: a discriminator .keras file
     deterministic: bool = False
     jit_compile: bool = False  # compile each replica's train step with XLA (see Trainer.step_function)
     debug_nan_step: Optional[int] = None  # test hook: this step's batch is made NaN
@@ -238,6 +296,9 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
+        if self.degradation not in DEGRADATIONS:
+            raise ValueError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got "
+                             f"{self.degradation!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got "
                              f"{self.strategy!r}")
@@ -247,6 +308,14 @@ class TrainConfig:
             raise ValueError("--devices must list at least one device, e.g. /gpu:0,/gpu:1")
         if self.tpu is not None and self.strategy != "tpu":
             raise ValueError(f"--tpu needs --strategy tpu, got --strategy {self.strategy}")
+        for flag, value, names in (("--init_from", self.init_from, ("srresnet", "srgan")),
+                                   ("--init_discriminator", self.init_discriminator, ())):
+            if value is not None and value not in names \
+                    and not (value.endswith(".keras") and os.path.isfile(value)):
+                allowed = ", ".join(names + ("an existing .keras file",))
+                raise FileNotFoundError(f"{flag} must be {allowed}, got {value!r}")
+        if self.init_discriminator is not None and self.stage != "gan":
+            raise ValueError("--init_discriminator needs --stage gan")
         weights = self.vgg_weights
         if weights not in ("imagenet", "none") and not os.path.isfile(weights):
             raise FileNotFoundError(

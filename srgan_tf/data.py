@@ -30,10 +30,11 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
+from srgan_tf import degradations, imaging
 from srgan_tf import files as files_lib
-from srgan_tf import imaging
+from srgan_tf import degradations, imaging
 from srgan_tf import store as store_lib
-from srgan_tf.config import AUGMENTS, IMAGE_EXTENSIONS, SCALE
+from srgan_tf.config import AUGMENTS, DEGRADATIONS, IMAGE_EXTENSIONS, SCALE
 
 # Formats tf.io.decode_image handles natively; anything else (or CMYK JPEG) goes through PIL.
 _TF_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
@@ -288,6 +289,21 @@ def pairs_of_batch(hr_u8):
     return imaging.bicubic_downsample(hr), hr
 
 
+def realistic_pair(hr_u8, seed):
+    """Turns one uint8 HR crop into an (lr, hr) pair whose LR is `degradations.realistic_lr`.
+
+    Args:
+      hr_u8: uint8 [c, c, 3].
+      seed: int64 [2], the element's seed (the stream's seed and the element index); the
+        degradation draws from a seed folded from it, apart from the crop's draws.
+    Returns:
+      (lr float32 [c/4, c/4, 3], hr float32 [c, c, 3]), both in [-1, 1].
+    """
+    lr = degradations.realistic_lr(tf.cast(hr_u8, tf.float32) / 255.0,
+                                   tf.random.experimental.stateless_fold_in(seed, 1))
+    return imaging.unit_to_signed(lr), imaging.uint8_to_signed(hr_u8)
+
+
 def random_crop_pair(image, crop_size, seed, augment="flip_rot90"):
     """One (lr, hr) pair of a decoded image: `random_crop`, then antialiased bicubic x4.
 
@@ -316,19 +332,26 @@ class TrainingData:
       cache: keep the decoded images in RAM (decode each image once, in parallel).
       crops_per_image: crops drawn from each image read (see the module docstring). An epoch
         reads every image once, so it has crops_per_image times the steps.
+      degradation: how LR patches are made: "bicubic" (the recipe: one antialiased bicubic x4
+        per batch) or "realistic" (`degradations.realistic_lr` per element, seeded by the
+        element's index, so the stream stays a pure function of (seed, index)).
     """
 
     def __init__(self, files, crop_size, batch_size, seed=0, augment="flip_rot90", cache=False,
-                 crops_per_image=1):
+                 crops_per_image=1, degradation="bicubic"):
         if not files:
             raise ValueError("no usable training images")
         if augment not in AUGMENTS:
             raise ValueError(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
         if crops_per_image < 1:
             raise ValueError(f"--crops_per_image must be >= 1, got {crops_per_image}")
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got "
+                             f"{degradation!r}")
         self.files, self.crop_size, self.batch_size = list(files), crop_size, batch_size
         self.seed, self.augment, self.cache = seed, augment, cache
         self.crops_per_image = crops_per_image
+        self.degradation = degradation
         n = len(self.files)
         # Each epoch reads every image once and drops the remainder of the last batch (as the
         # recipe does); a folder smaller than one batch is streamed across epoch boundaries.
@@ -428,7 +451,7 @@ class TrainingData:
             # Group g = w*B + s serves elements w*N*B + j*B + s, j = 0 .. N-1.
             indices = group // batch * window + tf.range(count, dtype=tf.int64) * batch \
                 + group % batch
-            return group_crops(file_index, indices)
+            return group_crops(file_index, indices), indices
 
         ds = tf.data.Dataset.counter(first_group // per_epoch).flat_map(epoch_groups)
         ds = ds.skip(first_group % per_epoch)
@@ -436,13 +459,20 @@ class TrainingData:
             ds = ds.filter(lambda group, _: (group % batch) // share == pipeline)
         ds = ds.map(crops_of_group, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if count > 1:  # [share groups, N crops] -> N rows of `share` elements, row by row
-            ds = ds.batch(share, drop_remainder=True).map(lambda c: tf.transpose(
-                c, [1, 0, 2, 3, 4]))
+            ds = ds.batch(share, drop_remainder=True).map(lambda c, i: (tf.transpose(
+                c, [1, 0, 2, 3, 4]), tf.transpose(i)))
             ds = ds.unbatch()
-        ds = ds.unbatch()
+        ds = ds.unbatch()  # (uint8 HR crop, element index)
         ds = ds.skip(start % window // batch * share)
-        ds = ds.batch(batch // replicas, drop_remainder=True)
-        ds = ds.map(pairs_of_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.degradation == "realistic":
+            ds = ds.map(lambda hr_u8, index: realistic_pair(hr_u8, tf.stack(
+                [tf.constant(seed, tf.int64), index])), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+            ds = ds.batch(batch // replicas, drop_remainder=True)
+        else:
+            ds = ds.map(lambda hr_u8, index: hr_u8)
+            ds = ds.batch(batch // replicas, drop_remainder=True)
+            ds = ds.map(pairs_of_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def distributed_dataset(self, strategy, start_step=0):

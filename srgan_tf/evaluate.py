@@ -26,7 +26,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from srgan_tf import files, metrics, report
+from srgan_tf import degradations, files, metrics, report
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
                               signed_to_uint8, uint8_to_signed)
@@ -99,9 +99,11 @@ def artifact_scores(sr_u8, lr_u8, hr_u8, crop_border=CROP_BORDER):
             "checkerboard": metrics.checkerboard_ratio(sr_u8, bicubic, hr_u8)}
 
 
-def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False):
+def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False, degradation=None):
     """Returns (sr uint8 [H, W, 3], seconds of SR, scores dict) for one modcropped HR image."""
     lr = protocol_lr(hr)
+    if degradation is not None:
+        lr = degradations.degrade_lr(lr, degradation)
     start = time.perf_counter()
     try:
         sr = upscale_array(sr_fn, lr, tile=0)
@@ -123,7 +125,7 @@ def _mean(rows, key):
 
 
 def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_BORDER,
-             artifacts=False, overwrite=False, on_image=None):
+             artifacts=False, overwrite=False, on_image=None, degradation=None):
     """Evaluates a super-resolver on folders of HR images with the papers' protocol.
 
     Args:
@@ -139,6 +141,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
       overwrite: replace existing files in `save_dir`.
       on_image: optional function called after each image as on_image(set name, file name,
         hr, bicubic, sr): uint8 [H, W, 3] arrays, bicubic None without `baseline_fn`.
+      degradation: optional (kind, value) from `config.parse_degradation`: the protocol's LR is
+        degraded so (JPEG, blur or noise) before it is super-resolved; scores stay against HR.
     Returns:
       {set name: {"psnr_y", "ssim_y", "psnr_rgb": means (NaN when no image was scored),
        "num_images", "seconds" (SR time), "images_per_s", ["bicubic": {means}],
@@ -168,7 +172,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
                 continue
             try:
                 sr, base_sr, sr_seconds, row = _evaluate_image(sr_fn, baseline_fn, hr,
-                                                               crop_border, artifacts)
+                                                               crop_border, artifacts,
+                                                               degradation)
             except ValueError as e:
                 raise ValueError(f"cannot evaluate {path}: {e}") from None
             seconds += sr_seconds
@@ -182,6 +187,8 @@ def evaluate(sr_fn, hr_dirs, save_dir=None, baseline_fn=None, crop_border=CROP_B
             if on_image is not None:
                 on_image(name, row["name"], hr, base_sr, sr)
         result = {k: _mean(rows, k) for k in SCORES + (ARTIFACT_SCORES if artifacts else ())}
+        if degradation is not None:
+            result["degradation"] = "{}:{}".format(*degradation)
         result.update(num_images=len(rows), seconds=seconds,
                       images_per_s=len(rows) / seconds if seconds > 0 else float("inf"))
         if baseline_fn is not None:
@@ -210,13 +217,13 @@ def near_bicubic(results):
 
 
 def compare(resolvers, hr_dirs, baseline_fn=None, save_dir=None, report_dir=None,
-            overwrite=False, crop_border=CROP_BORDER, artifacts=False):
+            overwrite=False, crop_border=CROP_BORDER, artifacts=False, degradation=None):
     """Evaluates one or several super-resolvers on the same folders, optionally with a report.
 
     Args:
       resolvers: {label: sr_fn} in display order (see `evaluate`); the label "bicubic" with
         no `baseline_fn` is the bicubic baseline evaluated on its own.
-      hr_dirs, crop_border, artifacts: as for `evaluate`.
+      hr_dirs, crop_border, artifacts, degradation: as for `evaluate`.
       baseline_fn: the bicubic baseline scored beside every model, or None.
       save_dir: SR images go to `save_dir`/<set>/<stem>_x4.png; one resolver only.
       report_dir: when given, the HTML comparison report is written there (see `report`).
@@ -237,7 +244,8 @@ def compare(resolvers, hr_dirs, baseline_fn=None, save_dir=None, report_dir=None
             on_image = None if writer is None else _report_images(writer, label)
             results[label] = evaluate(sr_fn, hr_dirs, save_dir=save_dir, baseline_fn=baseline_fn,
                                       crop_border=crop_border, artifacts=artifacts,
-                                      overwrite=overwrite, on_image=on_image)
+                                      overwrite=overwrite, on_image=on_image,
+                                      degradation=degradation)
         if writer is not None:
             writer.write(results, PROTOCOL)
     except BaseException:

@@ -33,6 +33,41 @@ def resolve_model(model):
     return path
 
 
+# Constructor arguments that fix a network's variables; the rest (init, momentum) only matter while
+# training or are the same for every file.
+_ARCHITECTURE_KEYS = ("preset", "num_feat", "num_block", "upsample_feat", "disc_feat")
+
+
+def initial_weights(model, source, flag):
+    """Copies the weights of a saved network into `model`, a built network of the same architecture.
+
+    Args:
+      model: a built Generator or Discriminator.
+      source: a `.keras` file of the same class, or a shipped model name ("srresnet", "srgan").
+      flag: the flag that named `source`, for error messages (e.g. "--init_from").
+    Returns:
+      the path the weights came from.
+    Raises:
+      FileNotFoundError / ValueError: naming the flag and the file, when it is missing, not a
+        .keras file, or of another architecture than `model`.
+    """
+    path = resolve_model(source)
+    if not os.path.isfile(path) or not path.endswith(".keras"):
+        raise FileNotFoundError(f"{flag} {source!r} is neither a shipped model "
+                                f"({', '.join(SHIPPED_MODELS)}) nor a .keras file")
+    saved = keras.models.load_model(path, compile=False)
+    want, have = model.get_config(), saved.get_config()
+    differs = [k for k in _ARCHITECTURE_KEYS if k in want and want[k] != have.get(k)]
+    if type(saved) is not type(model) or differs:
+        def describe(config):
+            return ", ".join(f"{k} {config.get(k)}" for k in differs)
+        raise ValueError(f"{flag} {path} is a {type(saved).__name__} ({describe(have)}) but this "
+                         f"run trains a {type(model).__name__} ({describe(want)}): pick a file of "
+                         "the run's --preset and sizes")
+    model.set_weights(saved.get_weights())
+    return path
+
+
 def build_generator(recipe):
     """Returns an unbuilt Generator with the architecture of `recipe` (a config.Recipe)."""
     return Generator(preset=recipe.preset, num_feat=recipe.num_feat, num_block=recipe.num_block,

@@ -27,10 +27,12 @@ from srgan_tf import data as data_lib
 from srgan_tf import distribute, imaging, losses
 from srgan_tf import files as files_lib
 from srgan_tf.features import VGGFeatures
+from srgan_tf import loading
 from srgan_tf.loading import CONFIG_FILE, build_generator
 from srgan_tf.models import Discriminator
 
 GENERATOR_FILE = "generator.keras"
+DISCRIMINATOR_FILE = "discriminator.keras"  # stage gan: for fine-tuning (--init_discriminator)
 GRADS_BAD = "nonfinite_grads"  # step output: gradient tensors with a NaN/inf (not logged as a loss)
 LOG_FILE = "log.jsonl"
 SAMPLE_FILE = "sample_x4.png"
@@ -69,7 +71,7 @@ def prepare_data(config, scan_cache=True):
     """
     recipe = config.recipe
     options = dict(seed=config.seed, augment=config.augment, cache=config.cache,
-                   crops_per_image=config.crops_per_image)
+                   crops_per_image=config.crops_per_image, degradation=config.degradation)
     if config.store is not None:
         files, manifest = data_lib.store_files(config.store, recipe.crop_size)
         logging.info("training on the %d images of the store %s (made from %s; %d files skipped "
@@ -148,11 +150,11 @@ class Trainer:
         init_checkpoint = None
         if self.is_gan:  # checked before anything is written (the scan cache)
             init_checkpoint = tf.train.latest_checkpoint(os.path.join(config.checkpoint_dir, "init"))
-            if init_checkpoint is None and not config.from_scratch \
+            if init_checkpoint is None and not config.from_scratch and config.init_from is None \
                     and tf.train.latest_checkpoint(config.stage_dir) is None:
                 raise FileNotFoundError(
                     f"--stage gan needs init weights, but {config.checkpoint_dir}/init has no "
-                    "checkpoint: run --stage init first, or pass --from_scratch")
+                    "checkpoint: run --stage init first, or pass --init_from or --from_scratch")
         self.data = data or prepare_data(config, scan_cache=self.is_chief)
         self.steps_per_epoch = self.data.steps_per_epoch
         self.total_steps = config.total_steps(self.steps_per_epoch)
@@ -206,17 +208,28 @@ class Trainer:
             recipe.learning_rate, decay_steps, recipe.decay_rate, staircase=True)
 
     def _restore(self, init_checkpoint):
-        latest = tf.train.latest_checkpoint(self.config.stage_dir)  # the chief's, on every worker
+        config = self.config
+        latest = tf.train.latest_checkpoint(config.stage_dir)  # the chief's, on every worker
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-            logging.info("resumed %s stage at step %d from %s", self.config.stage,
+            logging.info("resumed %s stage at step %d from %s", config.stage,
                          int(self.step.numpy()), latest)
+            if config.init_from or config.init_discriminator:
+                logging.info("--init_from / --init_discriminator ignored: the stage resumes")
             self._keep_configured_learning_rate()
+            return
+        if config.init_from:
+            path = loading.initial_weights(self.generator, config.init_from, "--init_from")
+            logging.info("%s stage starts from the generator %s", config.stage, path)
         elif init_checkpoint:
             tf.train.Checkpoint(generator=self.generator).restore(init_checkpoint).expect_partial()
             logging.info("gan stage starts from the init generator %s", init_checkpoint)
         elif self.is_gan:
             logging.warning("gan stage starts from a randomly initialised generator (--from_scratch)")
+        if self.is_gan and config.init_discriminator:
+            path = loading.initial_weights(self.discriminator, config.init_discriminator,
+                                           "--init_discriminator")
+            logging.info("gan stage starts from the discriminator %s", path)
 
     def _keep_configured_learning_rate(self):
         """Stage init's constant learning rate is a checkpointed variable: the current flag wins.
@@ -583,20 +596,25 @@ class Trainer:
         return tf.clip_by_value(imaging.signed_to_unit(rows), 0.0, 1.0)
 
     def _export_final(self):
-        """Writes the stage's generator as a .keras file and a comparison PNG of the fixed batch.
+        """Writes the stage's generator (and in stage gan its discriminator) as .keras files, and a
+        comparison PNG of the fixed batch.
 
         Only the chief writes them; other workers do nothing.
         """
         if not self.is_chief:
             return
-        path = os.path.join(self.config.stage_dir, GENERATOR_FILE)
-        files_lib.write_atomically(path, self.generator.save, suffix=".keras")
+        models = {GENERATOR_FILE: self.generator}
+        if self.is_gan:
+            models[DISCRIMINATOR_FILE] = self.discriminator
+        for name, model in models.items():
+            files_lib.write_atomically(os.path.join(self.config.stage_dir, name), model.save,
+                                       suffix=".keras")
         lr, hr = self.data.fixed_batch(count=1)
         row = imaging.signed_to_uint8(imaging.unit_to_signed(self._comparison(lr, hr)))[0]
         sample = os.path.join(self.config.stage_dir, SAMPLE_FILE)
         png = tf.io.encode_png(row)
         files_lib.write_atomically(sample, lambda temp: tf.io.write_file(temp, png))
-        logging.info("wrote %s and %s", path, sample)
+        logging.info("wrote %s and %s", ", ".join(models), sample)
 
 
 def _save(manager, step):

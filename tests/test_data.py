@@ -364,3 +364,35 @@ def test_augment_and_crops_per_image_defaults():
     assert TrainConfig(**run, hr_dir="x", cache=True).crops_per_image == 1
     with pytest.raises(ValueError, match="--augment must be one of none, flip, flip_rot90"):
         data.TrainingData([data.ImageFile("a.png", 32, 32, False)], 32, 1, augment=True)
+
+def test_realistic_degradation_is_per_element_and_resumes(image_dir):
+    files = _files(image_dir, 32)
+
+    def stream(start_step=0, degradation="realistic", count=5):
+        ds = data.TrainingData(files, 32, 2, seed=3, degradation=degradation).dataset(start_step)
+        return [(lr.numpy(), hr.numpy()) for lr, hr in ds.take(count)]
+
+    full, resumed, clean = stream(), stream(start_step=2, count=3), stream(degradation="bicubic")
+    for (lr, hr), (lr2, hr2) in zip(full[2:], resumed):
+        np.testing.assert_array_equal(lr, lr2)
+        np.testing.assert_array_equal(hr, hr2)
+    for (lr, hr), (lr_clean, hr_clean) in zip(full, clean):
+        np.testing.assert_array_equal(hr, hr_clean)  # the same HR crops: only the LR changes
+        assert lr.shape == lr_clean.shape == (2, 8, 8, 3)
+        assert lr.min() >= -1.0 and lr.max() <= 1.0
+    assert any(not np.allclose(lr, lr_clean, atol=2 / 255) for (lr, _), (lr_clean, _)
+               in zip(full, clean))
+
+
+@pytest.mark.parametrize("crops", [1, 2])
+def test_realistic_lr_of_element_k_is_drawn_from_seed_and_k(image_dir, crops):
+    from srgan_tf import degradations
+    stream = data.TrainingData(_files(image_dir, 32), 32, 2, seed=5, crops_per_image=crops,
+                               degradation="realistic")
+    for t, (lr, hr) in enumerate(stream.dataset(start_step=1).take(3), start=1):
+        for s in range(2):
+            hr_u8 = imaging.signed_to_uint8(hr[s])
+            seed = tf.random.experimental.stateless_fold_in(tf.constant([5, 2 * t + s], tf.int64), 1)
+            expected = degradations.realistic_lr(tf.cast(hr_u8, tf.float32) / 255.0, seed)
+            np.testing.assert_allclose(lr[s].numpy(), imaging.unit_to_signed(expected).numpy(),
+                                       atol=1e-6)

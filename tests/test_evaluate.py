@@ -206,3 +206,26 @@ def test_cli_precision_bf16_scores_close_to_float32(odd_set, tmp_path):
     assert abs(scores["float32"] - scores["mixed_bfloat16"]) < 0.5
     proc = run_cli("--bicubic", "--hr_dir", odd_set, "--precision", "fp8")
     assert proc.returncode == 2 and "--precision" in proc.stderr
+
+
+def test_degraded_lr_scores_lower_and_is_recorded(odd_set):
+    clean = evaluate.evaluate(bicubic_resolver(), [odd_set])["Odd"]
+    jpeg = evaluate.evaluate(bicubic_resolver(), [odd_set], degradation=("jpeg", 10))["Odd"]
+    assert jpeg["degradation"] == "jpeg:10" and "degradation" not in clean
+    assert jpeg["psnr_y"] < clean["psnr_y"] - 0.1
+    again = evaluate.evaluate(bicubic_resolver(), [odd_set], degradation=("noise", 5.0))["Odd"]
+    noise = evaluate.evaluate(bicubic_resolver(), [odd_set], degradation=("noise", 5.0))["Odd"]
+    assert again["psnr_y"] == noise["psnr_y"]  # fixed noise: the same score every run
+
+
+def test_cli_degradation_flag(odd_set, tmp_path):
+    proc = run_cli("--bicubic", "--hr_dir", odd_set, "--degradation", "jpeg:30",
+                   "--output_json", tmp_path / "r.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "LR degraded by jpeg:30" in proc.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["Odd"]["degradation"] == "jpeg:30"
+    proc = run_cli("--bicubic", "--hr_dir", odd_set, "--degradation", "jpeg:300")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --degradation must be jpeg:QUALITY (1-100), blur:SIGMA or noise:SIGMA (> 0), "
+        "got 'jpeg:300'")

@@ -14,6 +14,8 @@ from srgan_tf.config import TrainConfig
 from srgan_tf.loading import load_generator
 from tests import distributed_run
 
+from tests.conftest import REPO
+
 
 def _config(tmp_path, image_dir, recipe, stage, steps, **kwargs):
     kwargs.setdefault("vgg_weights", "none")
@@ -466,3 +468,56 @@ def test_input_wait_is_logged_and_an_input_bound_run_warns_once(tmp_path, image_
     tags = {v.tag for event in tf.compat.v1.train.summary_iterator(event_file)
             for v in event.summary.value}
     assert "input_wait" in tags
+
+def test_fine_tune_starts_both_networks_from_files_and_trains(tmp_path, image_dir, tiny_recipe,
+                                                              vgg_random):
+    source = _trainer(_config(tmp_path / "a", image_dir, tiny_recipe, "gan", 2, from_scratch=True),
+                      vgg=vgg_random)
+    source.train()
+    stage = tmp_path / "a" / "run" / "gan"
+    assert (stage / "discriminator.keras").is_file()  # stage gan ships its discriminator too
+    config = _config(tmp_path / "b", image_dir, tiny_recipe, "gan", 2,
+                     init_from=str(stage / "generator.keras"),
+                     init_discriminator=str(stage / "discriminator.keras"))
+    tuned = _trainer(config, vgg=vgg_random)  # no init stage needed
+    for model, name in ((tuned.generator, "generator"), (tuned.discriminator, "discriminator")):
+        saved = keras.models.load_model(str(stage / f"{name}.keras"))
+        for a, b in zip(saved.weights, model.weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    before = [v.numpy() for v in tuned.generator.trainable_variables]
+    tuned.train()
+    assert any(not np.array_equal(a, v.numpy())
+               for a, v in zip(before, tuned.generator.trainable_variables))
+    # A rerun resumes from the stage's checkpoint, not from the file again.
+    resumed = _trainer(config, vgg=vgg_random)
+    for a, v in zip(tuned.generator.variables, resumed.generator.variables):
+        np.testing.assert_array_equal(a.numpy(), v.numpy())
+
+
+def test_fine_tune_init_stage_from_a_generator_file(tmp_path, image_dir, tiny_recipe):
+    first = _trainer(_config(tmp_path / "a", image_dir, tiny_recipe, "init", 2))
+    first.train()
+    path = tmp_path / "a" / "run" / "init" / "generator.keras"
+    tuned = _trainer(_config(tmp_path / "b", image_dir, tiny_recipe, "init", 1,
+                             init_from=str(path)))
+    for a, v in zip(first.generator.variables, tuned.generator.variables):
+        np.testing.assert_array_equal(a.numpy(), v.numpy())
+
+
+def test_fine_tune_refuses_another_architecture(tmp_path, image_dir, tiny_recipe, vgg_random):
+    # The shipped SRResNet is the full tensorlayer generator (16 blocks, 64 features).
+    with pytest.raises(ValueError, match=r"--init_from .*srresnet_x4.keras is a Generator "
+                                         r"\(num_feat 64, num_block 16.*this run trains a Generator "
+                                         r"\(num_feat 8, num_block 1"):
+        trainer.Trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 1, init_from="srresnet"))
+    with pytest.raises(FileNotFoundError, match="--init_from must be srresnet, srgan, an existing "
+                                                ".keras file, got 'nope.keras'"):
+        _config(tmp_path, image_dir, tiny_recipe, "init", 1, init_from="nope.keras")
+    with pytest.raises(ValueError, match="--init_discriminator needs --stage gan"):
+        _config(tmp_path, image_dir, tiny_recipe, "init", 1,
+                init_discriminator=str(REPO / "weights" / "srgan_x4.keras"))
+    generator = str(REPO / "weights" / "srgan_x4.keras")
+    config = _config(tmp_path / "c", image_dir, tiny_recipe, "gan", 1, init_discriminator=generator,
+                     from_scratch=True)
+    with pytest.raises(ValueError, match="--init_discriminator .* is a Generator"):
+        trainer.Trainer(config, vgg=vgg_random)

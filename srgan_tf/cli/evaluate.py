@@ -13,7 +13,7 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import PRECISIONS
+from srgan_tf.config import PRECISIONS, parse_degradation
 
 FLAGS = flags.FLAGS
 
@@ -35,6 +35,8 @@ def define_flags():
                         "(existing files are kept unless --overwrite).")
     flags.DEFINE_bool("overwrite", False, "Replace existing files in --save_dir and an existing "
                       "--report folder.")
+    flags.DEFINE_string("degradation", None, "Degrade the protocol's bicubic LR before SR: "
+                        "jpeg:QUALITY, blur:SIGMA (LR pixels) or noise:SIGMA (8-bit levels).")
     flags.DEFINE_bool("artifacts", False, "Also report colour shift, high-frequency energy ratio "
                       "SR/HR and checkerboard ratio.")
     flags.DEFINE_string("report", None, "Writes an HTML comparison report to REPORT/index.html "
@@ -107,6 +109,12 @@ def main(argv):
         common.fail(f"--checkpoint_dir/--model {repeated[0]} is given twice")
     if not FLAGS.hr_dir:
         common.fail("--hr_dir is required (a folder of HR images, repeatable)")
+    degradation = None
+    if FLAGS.degradation:
+        try:
+            degradation = parse_degradation(FLAGS.degradation)
+        except ValueError as e:
+            common.fail(str(e))
     _check_outputs()
     # Imported here so that --help and flag errors don't pay for TensorFlow's start-up.
     from srgan_tf import evaluate, upscale  # pylint: disable=import-outside-toplevel
@@ -130,11 +138,13 @@ def main(argv):
     try:
         results = evaluate.compare(resolvers, FLAGS.hr_dir, baseline_fn=baseline_fn,
                                    save_dir=FLAGS.save_dir, report_dir=FLAGS.report,
-                                   overwrite=FLAGS.overwrite, artifacts=FLAGS.artifacts)
+                                   overwrite=FLAGS.overwrite, artifacts=FLAGS.artifacts,
+                                   degradation=degradation)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         common.fail(str(e))
     for label, result in results.items():
-        print(format_table(result, label, evaluate.CROP_BORDER))
+        degraded = f", LR degraded by {FLAGS.degradation}" if degradation else ""
+        print(format_table(result, label + degraded, evaluate.CROP_BORDER))
         model = "the model" if len(results) == 1 else f"the model {label}"
         for name in evaluate.near_bicubic(result):
             print(f"WARNING: on {name} {model} is within {evaluate.NEAR_BICUBIC_DB} dB of bicubic "

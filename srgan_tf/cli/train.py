@@ -5,8 +5,8 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import (AUGMENTS, FILE_CROPS_PER_IMAGE, GAN_UPDATES, PRECISIONS, PRESETS,
-                             STAGES, STRATEGIES, Recipe, TrainConfig)
+from srgan_tf.config import (AUGMENTS, DEGRADATIONS, FILE_CROPS_PER_IMAGE, GAN_UPDATES,
+                             PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe, TrainConfig)
 
 FLAGS = flags.FLAGS
 
@@ -43,11 +43,17 @@ def define_flags():
     flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM (decoded in parallel).")
     flags.DEFINE_integer("crops_per_image", None, "Crops drawn from each image read (default: "
                          f"{FILE_CROPS_PER_IMAGE} from image files, 1 from --store or --cache).")
+    flags.DEFINE_enum("degradation", "bicubic", list(DEGRADATIONS), "LR patches: bicubic x4 (the "
+                      "recipe) or realistic (random blur, x4 kernel, noise and JPEG; for real photos).")
     flags.DEFINE_bool("icnr", False, "ICNR init of the sub-pixel convs (against checkerboard "
                       "artifacts; not part of either recipe).")
     flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
                       "statistics of stage init (inference mode) instead of batch statistics.")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
+    flags.DEFINE_string("init_from", None, "Fine-tune: start the stage's generator from a shipped "
+                        "model (srresnet, srgan) or a generator .keras file of the same --preset.")
+    flags.DEFINE_string("init_discriminator", None, "Fine-tune, --stage gan: start the "
+                        "discriminator from a discriminator .keras file (RUN/gan/discriminator.keras).")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")
     flags.DEFINE_bool("jit_compile", False, "Compile the train step with XLA (measure first: "
                       "see docs/training.md).")
@@ -84,10 +90,12 @@ def config_from_flags():
         tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, store=FLAGS.store, recipe=recipe,
         steps=FLAGS.steps, epochs=FLAGS.epochs, seed=FLAGS.seed, augment=FLAGS.augment,
         cache=FLAGS.cache, crops_per_image=FLAGS.crops_per_image,
+        degradation=FLAGS.degradation,
         vgg_weights=FLAGS.vgg_weights, log_dir=FLAGS.log_dir or None, save_every=FLAGS.save_every,
         summary_every=FLAGS.summary_every, image_every=FLAGS.image_every,
         max_to_keep=FLAGS.max_to_keep, max_minutes=FLAGS.max_minutes,
         debug_nan_step=FLAGS.debug_nan_step, from_scratch=FLAGS.from_scratch,
+        init_from=FLAGS.init_from, init_discriminator=FLAGS.init_discriminator,
         deterministic=FLAGS.deterministic, precision=FLAGS.precision, strategy=FLAGS.strategy,
         devices=tuple(FLAGS.devices) if FLAGS.devices is not None else None, tpu=FLAGS.tpu,
         jit_compile=FLAGS.jit_compile)
