@@ -33,10 +33,16 @@ from srgan_tf.config import Recipe, TrainConfig
 GLOBAL_BATCH = 4  # 2 per replica with 2 replicas
 
 
-def tiny_config(hr_dir, run_dir, stage, steps, **kwargs):
+# The 2-worker cluster test checks sharding, chief-only writes and resume across workers with the
+# shared update; the alternating update's multi-replica equality is checked on 2 mirrored CPUs
+# (test_mirrored_alternating_step_equals_two_plain_tape_steps, test_distribute.py).
+CLUSTER_GAN_UPDATE = "shared"
+
+
+def tiny_config(hr_dir, run_dir, stage, steps, gan_update="alternating", **kwargs):
     """The tiny recipe of tests/conftest.py, with a global batch of 4."""
     recipe = Recipe(num_feat=8, num_block=1, upsample_feat=32, disc_feat=4, crop_size=32,
-                    batch_size=GLOBAL_BATCH, vgg_input_size=32)
+                    batch_size=GLOBAL_BATCH, vgg_input_size=32, gan_update=gan_update)
     kwargs = {"crops_per_image": 1, "augment": "flip_rot90", **kwargs}  # the stream tolerances fit
     return TrainConfig(stage=stage, checkpoint_dir=run_dir, hr_dir=hr_dir, recipe=recipe,
                        steps=steps, vgg_weights="none", save_every=2, summary_every=1,
@@ -173,7 +179,8 @@ def main(mode, hr_dir, out, steps, batches=None):
                                                         strategy="multi_worker"))
         if batches:
             save_local_batches(hr_dir, strategy, batches)
-        done = train_both_stages(hr_dir, out, steps, strategy, strategy="multi_worker")
+        done = train_both_stages(hr_dir, out, steps, strategy, strategy="multi_worker",
+                                 gan_update=CLUSTER_GAN_UPDATE)
         print("steps", *done, flush=True)
     else:
         raise ValueError(f"mode must be mirrored, alternating or worker, got {mode!r}")

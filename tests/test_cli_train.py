@@ -73,14 +73,15 @@ def test_two_stages_from_the_command_line(tmp_path):
     assert gan.returncode == 0, gan.stderr[-3000:]
     assert "gan stage starts from the init generator" in gan.stderr
     # The update mode, augmentation and schedule are logged at start and kept in config.json.
-    # 5 photos, batch 2: 2 steps per epoch, so the decay every 1000 epochs is every 2000 steps.
-    assert ("stage gan: alternating updates, augment True; learning rate 0.0001 x0.1 every 2000 "
+    # 5 photos, batch 2, 4 crops per decoded image: an epoch reads 4 images in 8 steps, so the
+    # decay every 1000 epochs is every 8000 steps.
+    assert ("stage gan: alternating updates, augment none; learning rate 0.0001 x0.1 every 8000 "
             "steps, 1 steps in all") in gan.stderr
     with open(run / "gan" / "config.json", encoding="utf-8") as f:
         saved = json.load(f)
-    assert saved["gan_update"] == "alternating" and saved["augment"] is True
-    assert saved["schedule"] == {"total_steps": 1, "steps_per_epoch": 2, "learning_rate": 1e-4,
-                                 "decay_steps": 2000, "decay_rate": 0.1,
+    assert saved["gan_update"] == "alternating" and saved["augment"] == "none"
+    assert saved["schedule"] == {"total_steps": 1, "steps_per_epoch": 8, "learning_rate": 1e-4,
+                                 "decay_steps": 8000, "decay_rate": 0.1,
                                  "gan_update": "alternating"}
     for stage in ("init", "gan"):
         assert (run / stage / "generator.keras").is_file()

@@ -301,7 +301,8 @@ def test_two_worker_cluster_trains_resumes_and_matches_one_device(tmp_path, imag
     reference = str(tmp_path / "reference")
     for stage, steps in (("init", 2), ("gan", 4), ("init", 4)):
         keras.utils.set_random_seed(0)
-        trainer.Trainer(distributed_run.tiny_config(str(image_dir), reference, stage, steps),
+        trainer.Trainer(distributed_run.tiny_config(str(image_dir), reference, stage, steps,
+                                                    distributed_run.CLUSTER_GAN_UPDATE),
                         strategy=tf.distribute.get_strategy()).train()
     assert_same_training(reference, str(run), steps=4)
 

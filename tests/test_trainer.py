@@ -227,7 +227,7 @@ def test_resume_uses_the_learning_rate_of_the_current_flags(tmp_path, image_dir,
     assert resumed.learning_rate() == pytest.approx(2e-5)
 
 
-@pytest.mark.parametrize("stage, terms", [("init", "mse"), ("gan", "g_loss, d_loss, mse")])
+@pytest.mark.parametrize("stage, terms", [("init", "mse"), ("gan", "g_loss, mse, adv, d_loss")])
 def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tiny_recipe,
                                                         vgg_random, stage, terms):
     import dataclasses
@@ -327,8 +327,10 @@ def assert_matches_reference(result, learning_rate, steps):
 def test_alternating_step_equals_two_plain_tape_steps(tmp_path, image_dir, tiny_recipe,
                                                       vgg_random):
     assert tiny_recipe.gan_update == "alternating"  # the default
-    t = _trainer(_config(tmp_path, image_dir, tiny_recipe, "gan", 2, from_scratch=True),
-                 vgg=vgg_random)
+    # The stream the tolerances were measured on (as tests/distributed_run.tiny_config pins it):
+    # the tiny discriminator normalises 1x1 maps over 2 samples, so rounding grows with the data.
+    t = _trainer(_config(tmp_path, image_dir, tiny_recipe, "gan", 2, from_scratch=True,
+                         crops_per_image=1, augment="flip_rot90"), vgg=vgg_random)
     pairs = list(t.data.dataset().take(2))
     batches = ([lr.numpy() for lr, _ in pairs], [hr.numpy() for _, hr in pairs])
     assert_matches_reference(distributed_run.alternating_against_reference(t, batches),
