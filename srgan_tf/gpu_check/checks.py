@@ -294,9 +294,3 @@ def format_report(results):
                              f"{_ms(row['xla'])} | {speedup} |")
     lines += ["", f"{'OK' if results['ok'] else 'FAILED'} in {results['seconds']:.0f} s"]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from srgan_tf.cli import gpu_check as cli  # pylint: disable=import-outside-toplevel
-    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
-    cli.run()

@@ -48,9 +48,9 @@ from srgan_tf.config import (FILE_CROPS_PER_IMAGE, GAN_UPDATES, PRESETS, SCALE, 
                              TrainConfig)
 from srgan_tf.loading import build_generator
 from srgan_tf.models.blocks import folded_op_name
-from srgan_tf.upscale import DEFAULT_TILE
+from srgan_tf.upscale.tiling import DEFAULT_TILE
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECTIONS = ("ceilings", "init", "gan", "pipeline", "inference", "upscale")
 # Keras policy -> the dtype its convolutions compute in (whose ceiling the step is compared to).
 COMPUTE_DTYPES = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
@@ -964,9 +964,3 @@ def format_table(results):
                           f"peak RSS {upscale['peak_rss_mb']:.0f} MB", "", "",
                           _target_cell(results, f"tiled upscale {size}x{size} peak RSS (MB)")))
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from srgan_tf.cli import bench as cli  # pylint: disable=import-outside-toplevel
-    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
-    cli.run()
