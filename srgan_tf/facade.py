@@ -1,13 +1,15 @@
 """Packages whose public names load on first use: `python -m srgan_tf.X --help` without TensorFlow.
 
 `srgan_tf.upscale`, `.evaluate`, `.bench`, `.reference`, `.gpu_check` and `.prepare` are packages:
-`__main__.py` runs the command line (srgan_tf/cli/X.py) and the library lives in submodules split
-by concern. The package's `__init__.py` calls `export`, which makes the package a view of those
+`__main__.py` runs the command line (srgan_tf/cli/X.py) and the library lives in submodules split by
+concern. The package's `__init__.py` calls `export`, which makes the package a view of those
 submodules: reading `srgan_tf.upscale.upscale_file` imports `srgan_tf.upscale.image_io` on first
 use, and assigning or deleting it (as `monkeypatch.setattr(upscale, "upscale_file", f)` does)
-changes it in the submodule that owns it, so that module's own calls see the new value (and
-undoing the monkeypatch restores it there). `python -m` needs the laziness: running `__main__.py` imports the package first, and a package that
-imported its submodules eagerly would import TensorFlow before the flags are parsed.
+changes it in the submodule that owns it, so that module's own calls see the new value (and undoing
+the monkeypatch restores it there). `python -m` needs the laziness: running `__main__.py` imports
+the package first, and a package that imported its submodules eagerly would import TensorFlow before
+the flags are parsed. `srgan_tf.serving` uses it too, so its callers keep one name for the pieces of
+the export.
 """
 
 import importlib

@@ -32,7 +32,7 @@ from absl import logging
 
 from srgan_tf import bench, files
 from srgan_tf.config import PRESETS, SCALE
-from srgan_tf.serving import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT
+from srgan_tf.serving.module import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STAGES = ("init", "gan")

@@ -13,7 +13,7 @@ from absl import logging
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_upsample, signed_to_uint8, signed_to_unit, uint8_to_signed,
                               unit_to_signed)
-from srgan_tf.serving import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT, receptive_radius
+from srgan_tf.serving.module import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT, receptive_radius
 from srgan_tf.upscale.tiling import DEFAULT_OVERLAP
 
 RADIUS_LIMIT = 64  # largest receptive radius `measured_radius` looks for (LR pixels)
