@@ -8,8 +8,8 @@ use, and assigning or deleting it (as `monkeypatch.setattr(upscale, "upscale_fil
 changes it in the submodule that owns it, so that module's own calls see the new value (and undoing
 the monkeypatch restores it there). `python -m` needs the laziness: running `__main__.py` imports
 the package first, and a package that imported its submodules eagerly would import TensorFlow before
-the flags are parsed. `srgan_tf.serving` uses it too, so its callers keep one name for the pieces of
-the export.
+the flags are parsed. `srgan_tf.serving` and `srgan_tf.trainer` use it too, so their callers keep
+one name for their pieces.
 """
 
 import importlib
