@@ -12,7 +12,7 @@ crop_size * width * 3 bytes of I/O, any crop position of the image can be drawn 
 training from the image files), RAM stays bounded whatever the store's size (nothing is mapped or
 kept), and element k of the stream still only needs k. docs/data.md has the measurements.
 
-The writer (prepare.py, `python -m srgan_tf.prepare`) and the reader (data.py) share this module.
+The writer (prepare/writer.py, `python -m srgan_tf.prepare`) and the reader (data.py) share this module.
 """
 
 import json

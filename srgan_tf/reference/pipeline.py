@@ -19,7 +19,7 @@ from srgan_tf import files, plots, precision
 from srgan_tf import trainer as trainer_lib
 from srgan_tf.config import TrainConfig
 from srgan_tf.data import list_images
-from srgan_tf.upscale import bicubic_resolver, keras_resolver
+from srgan_tf.upscale.resolvers import bicubic_resolver, keras_resolver
 
 VAL_EVERY_NTH = 20  # every 20th training image (sorted) is held out for the validation curve
 # Published x4 PSNR-Y / SSIM-Y (Ledig et al. 2017, Table 2; bicubic as most SR papers report it).
@@ -204,8 +204,3 @@ def run(config):
         f.write(table + "\n")
     logging.info("results:\n%s", table)
     return results
-
-
-if __name__ == "__main__":
-    from srgan_tf.cli.reference import run as _cli_run  # pylint: disable=import-outside-toplevel
-    _cli_run()

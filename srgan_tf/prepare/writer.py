@@ -118,8 +118,3 @@ def write_store(output, hr_dir=None, tfds=None, tfds_data_dir=None, min_size=384
     logging.info("wrote %s: %d images, %.2f GB, crops up to %d (%d files skipped)", output,
                  len(entries), manifest["bytes"] / 1e9, manifest["max_crop"], len(skipped))
     return manifest
-
-
-if __name__ == "__main__":
-    from srgan_tf.cli import prepare as cli  # pylint: disable=import-outside-toplevel
-    cli.run()

@@ -1,22 +1,12 @@
-"""Training: stage `init` (generator on MSE) and stage `gan` (generator + discriminator + VGG).
+"""The Trainer: builds or restores a stage, runs the training loop, logs, evaluates and saves.
 
-One `tf.train.Checkpoint` per stage holds the models, optimizers and the step counter; the data
-position follows from the step (see `data.TrainingData`). Constructing a `Trainer` restores the
-latest checkpoint of its stage, so rerunning the same command resumes the run.
-
-Any tf.distribute strategy works (see `distribute`): models, optimizers and VGG live in its scope,
-each replica reads its share of the global batch, losses are averaged over the global batch and
-BatchNorm uses global-batch statistics. In a multi-worker cluster every worker trains and takes
-part in every save, but only the chief writes the run directory (checkpoints, summaries, logs,
-generator.keras); the others save into a temporary folder that is removed.
+Train steps are in `steps`, the early-stop errors, checkpoint saves and signals in `stopping`.
 """
 
 import json
 import math
 import os
 import shutil
-import signal
-import threading
 import time
 
 import keras
@@ -24,37 +14,22 @@ import tensorflow as tf
 from absl import logging
 
 from srgan_tf import data as data_lib
-from srgan_tf import distribute, imaging, losses
+from srgan_tf import distribute, imaging
 from srgan_tf import files as files_lib
-from srgan_tf.features import VGGFeatures
 from srgan_tf import loading
+from srgan_tf.features import VGGFeatures
 from srgan_tf.loading import CONFIG_FILE, build_generator
 from srgan_tf.models import Discriminator
+from srgan_tf.trainer.steps import GRADS_BAD, TrainSteps
+from srgan_tf.trainer.stopping import _save, _SignalCatcher, Interrupted, NonFiniteLossError
 
 GENERATOR_FILE = "generator.keras"
 DISCRIMINATOR_FILE = "discriminator.keras"  # stage gan: for fine-tuning (--init_discriminator)
-GRADS_BAD = "nonfinite_grads"  # step output: gradient tensors with a NaN/inf (not logged as a loss)
 LOG_FILE = "log.jsonl"
 SAMPLE_FILE = "sample_x4.png"
 INPUT_WAIT = "input_wait"  # share of wall time spent waiting for the next batch (log key)
 INPUT_WAIT_WARNING = 0.2  # input_wait above which training warns that it is input-bound
 SCAN_CACHE_FILE = "scan_cache.json"  # per-file results of data.scan_images, in the run directory
-
-
-class NonFiniteLossError(ValueError):
-    """A loss term or gradient became NaN or infinite; no checkpoint was written from that state."""
-
-
-class CheckpointWriteError(OSError):
-    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM stopped training after a checkpoint was saved."""
-
-    def __init__(self, message, signum):
-        super().__init__(message)
-        self.exit_code = 128 + signum
 
 
 def prepare_data(config, scan_cache=True):
@@ -92,18 +67,6 @@ def prepare_data(config, scan_cache=True):
     return data_lib.TrainingData(files, recipe.crop_size, recipe.batch_size, **options)
 
 
-def _count_nonfinite(grads, optimizer):
-    """Number of gradient tensors holding a NaN or an infinity, as float32 (summed over replicas).
-
-    Under float16 loss scaling an overflow is expected now and then (the optimizer skips that
-    update and lowers the scale): not counted.
-    """
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return tf.constant(0.0)
-    return tf.add_n([1.0 - tf.cast(tf.reduce_all(tf.math.is_finite(g)), tf.float32)
-                     for g in grads if g is not None])
-
-
 def build_discriminator(recipe):
     """Returns an unbuilt Discriminator with the architecture of `recipe`."""
     return Discriminator(preset=recipe.preset, disc_feat=recipe.disc_feat,
@@ -119,7 +82,7 @@ def _adam(recipe, schedule):
     return optimizer
 
 
-class Trainer:
+class Trainer(TrainSteps):
     """Trains one stage of SRGAN as described by a config.TrainConfig.
 
     Args:
@@ -245,132 +208,6 @@ class Trainer:
             logging.info("learning rate %g (the checkpoint had %g)", self.recipe.learning_rate,
                          restored)
 
-    # ---------------------------------------------------------------- steps
-
-    def _average(self, per_example):
-        return tf.nn.compute_average_loss(per_example, global_batch_size=self.recipe.batch_size)
-
-    def _init_replica_step(self, lr, hr):
-        with tf.GradientTape() as tape:
-            sr = self.generator(lr, training=True)
-            mse = self._average(losses.pixel_loss(hr, sr))
-            scaled = self.g_optimizer.scale_loss(mse)  # identity unless float16 loss scaling
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
-        self.g_optimizer.apply(grads, self.generator.trainable_variables)
-        return {"mse": mse, GRADS_BAD: _count_nonfinite(grads, self.g_optimizer)}
-
-    def _generator_loss(self, hr, hr_features, sr, fake_logits):
-        """The generator's loss terms.
-
-        Args:
-          hr: float32 [b, H, W, 3] in [-1, 1], this replica's HR batch.
-          hr_features: VGG features of `hr`.
-          sr: float [b, H, W, 3] in [-1, 1], the generator's output.
-          fake_logits: float [b, 1], the discriminator's logits of `sr`.
-        Returns:
-          dict of scalar float32 averaged over the global batch: g_loss, mse, vgg, adv.
-        """
-        recipe = self.recipe
-        mse = self._average(losses.pixel_loss(hr, sr))
-        vgg = self._average(losses.perceptual_loss(hr_features, self.vgg(sr),
-                                                   recipe.feature_scale))
-        adv = self._average(losses.generator_adversarial_loss(fake_logits))
-        g_loss = (recipe.pixel_weight * mse + recipe.perceptual_weight * vgg
-                  + recipe.adversarial_weight * adv)
-        return {"g_loss": g_loss, "mse": mse, "vgg": vgg, "adv": adv}
-
-    def _gan_outputs(self, g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads):
-        """The gan step's dict: losses, the nonfinite-gradient count and D's mean outputs."""
-        batch = tf.cast(tf.shape(real_logits)[0], tf.float32) * self.strategy.num_replicas_in_sync
-        return {**g_terms, "d_loss": d_loss,
-                GRADS_BAD: (_count_nonfinite(g_grads, self.g_optimizer)
-                            + _count_nonfinite(d_grads, self.d_optimizer)),
-                "d_real": tf.reduce_sum(tf.sigmoid(tf.cast(real_logits, tf.float32))) / batch,
-                "d_fake": tf.reduce_sum(tf.sigmoid(tf.cast(fake_logits, tf.float32))) / batch}
-
-    def _gan_replica_step(self, lr, hr):
-        """One stage-gan update of both networks on this replica's batch (see Recipe.gan_update)."""
-        if self.recipe.gan_update == "shared":
-            return self._shared_gan_step(lr, hr)
-        return self._alternating_gan_step(lr, hr)
-
-    def _alternating_gan_step(self, lr, hr):
-        """A discriminator update, then a generator update through the updated discriminator.
-
-        As TensorLayer's main.py runs d_optim then g_optim on each batch, every pass is in
-        training mode: each BatchNorm normalises with the batch's statistics and updates its
-        moving averages in both passes (the generator's twice, with the same statistics since
-        its weights do not change in between; the discriminator's on HR and SR in the D step,
-        then on SR again in the G step). Each tape differentiates only the weights its optimizer
-        updates.
-        """
-        hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
-        g_training = not self.recipe.gan_freeze_bn  # G has no dropout: only BN statistics
-        d_weights = self.discriminator.trainable_variables
-        g_weights = self.generator.trainable_variables
-        # Discriminator step: G's output is an input here, no gradient reaches G.
-        sr = tf.stop_gradient(self.generator(lr, training=g_training))
-        with tf.GradientTape() as d_tape:
-            real_logits = self.discriminator(hr, training=True)
-            fake_logits = self.discriminator(sr, training=True)
-            d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
-            d_scaled = self.d_optimizer.scale_loss(d_loss)  # identity unless float16
-        d_grads = d_tape.gradient(d_scaled, d_weights)
-        self.d_optimizer.apply(d_grads, d_weights)
-        # Generator step: a fresh forward pass through the updated discriminator. The gradient
-        # flows through D's activations, but only G's weights get a gradient and an update.
-        with tf.GradientTape() as g_tape:
-            sr = self.generator(lr, training=g_training)
-            g_terms = self._generator_loss(hr, hr_features, sr,
-                                           self.discriminator(sr, training=True))
-            g_scaled = self.g_optimizer.scale_loss(g_terms["g_loss"])
-        g_grads = g_tape.gradient(g_scaled, g_weights)
-        self.g_optimizer.apply(g_grads, g_weights)
-        return self._gan_outputs(g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads)
-
-    def _shared_gan_step(self, lr, hr):
-        """Both updates from one forward pass (what the TensorLayer 2 rewrite does)."""
-        hr_features = tf.stop_gradient(self.vgg(hr))  # once per step, no gradient
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            # The generator has no dropout: `training` only selects its BatchNorm statistics.
-            sr = self.generator(lr, training=not self.recipe.gan_freeze_bn)
-            real_logits = self.discriminator(hr, training=True)
-            fake_logits = self.discriminator(sr, training=True)
-            d_loss = self._average(losses.discriminator_loss(real_logits, fake_logits))
-            g_terms = self._generator_loss(hr, hr_features, sr, fake_logits)
-            g_scaled = self.g_optimizer.scale_loss(g_terms["g_loss"])  # identity unless float16
-            d_scaled = self.d_optimizer.scale_loss(d_loss)
-        # The generator update reads the discriminator's gradient through D(sr) but only
-        # changes G's weights; both are computed before either network changes.
-        g_grads = g_tape.gradient(g_scaled, self.generator.trainable_variables)
-        d_grads = d_tape.gradient(d_scaled, self.discriminator.trainable_variables)
-        self.g_optimizer.apply(g_grads, self.generator.trainable_variables)
-        self.d_optimizer.apply(d_grads, self.discriminator.trainable_variables)
-        return self._gan_outputs(g_terms, d_loss, real_logits, fake_logits, g_grads, d_grads)
-
-    def step_function(self):
-        """Returns the compiled train step: (lr, hr) distributed batch -> dict of scalar tensors.
-
-        With `config.jit_compile`, each replica's step (forward, backward, optimizer update) is
-        compiled with XLA: the function given to `strategy.run` is the XLA one, as TensorFlow
-        requires for MirroredStrategy (see `distribute.check_jit_compile`). TPUStrategy compiles
-        every step with XLA anyway.
-        """
-        if self._step_fn is None:
-            replica_step = self._gan_replica_step if self.is_gan else self._init_replica_step
-            strategy = self.strategy
-            if self.config.jit_compile and not isinstance(strategy, tf.distribute.TPUStrategy):
-                replica_step = tf.function(replica_step, jit_compile=True, reduce_retracing=True)
-
-            def train_step(lr, hr):
-                per_replica = strategy.run(replica_step, args=(lr, hr))
-                return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                        for k, v in per_replica.items()}
-
-            self._step_fn = tf.function(train_step, reduce_retracing=True)
-        return self._step_fn
-
-    # ---------------------------------------------------------------- loop
 
     def learning_rate(self):
         """Returns the generator's current learning rate as a float."""
@@ -615,46 +452,6 @@ class Trainer:
         png = tf.io.encode_png(row)
         files_lib.write_atomically(sample, lambda temp: tf.io.write_file(temp, png))
         logging.info("wrote %s and %s", ", ".join(models), sample)
-
-
-def _save(manager, step):
-    """Saves checkpoint `step`; on failure raises CheckpointWriteError naming the last good one.
-
-    The CheckpointManager updates its index ("checkpoint" file) only after the new files are
-    complete, so a failed or killed save leaves the previous checkpoint the latest.
-    """
-    try:
-        return manager.save(checkpoint_number=step)
-    except (tf.errors.OpError, OSError) as e:
-        message = getattr(e, "message", None) or str(e)
-        raise CheckpointWriteError(
-            f"cannot write checkpoint {step} in {manager.directory}: {message.splitlines()[0]}; "
-            f"the latest checkpoint is still {tf.train.latest_checkpoint(manager.directory)}"
-        ) from None
-
-
-class _SignalCatcher:
-    """Notes SIGINT / SIGTERM during training so the loop can save a checkpoint and stop."""
-
-    def __init__(self):
-        self.received, self.name, self._previous = 0, "", {}
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._note)
-
-    def _note(self, signum, frame):
-        del frame  # unused
-        if self.received:  # a second signal: stop at once
-            self.restore()
-            raise KeyboardInterrupt
-        self.received, self.name = signum, signal.Signals(signum).name
-        logging.warning("%s received: saving a checkpoint after this step, then stopping", self.name)
-
-    def restore(self):
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous = {}
 
 
 def train(config, **kwargs):

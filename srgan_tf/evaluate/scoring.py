@@ -11,13 +11,6 @@ comparison report (srgan_tf/report.py). `python -m srgan_tf.evaluate --hr_dir DI
 CLI (srgan_tf/cli/evaluate.py).
 """
 
-if __name__ == "__main__":
-    # The CLI parses its flags before TensorFlow is imported below.
-    from srgan_tf.cli import evaluate as cli  # pylint: disable=import-outside-toplevel
-    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
-    cli.run()
-
-# pylint: disable=wrong-import-position
 import os
 import time
 
@@ -30,7 +23,8 @@ from srgan_tf import degradations, files, metrics, report
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
                               signed_to_uint8, uint8_to_signed)
-from srgan_tf.upscale import INPUT_EXTENSIONS, upscale_array
+from srgan_tf.upscale.image_io import INPUT_EXTENSIONS
+from srgan_tf.upscale.tiling import upscale_array
 
 CROP_BORDER = SCALE  # pixels shaved from each side before scoring, as in the published tables
 SCORES = ("psnr_y", "ssim_y", "psnr_rgb")
@@ -278,4 +272,3 @@ def _save_png(image_u8, path, overwrite):
         return
     with files.written_whole(path, overwrite) as temp:
         Image.fromarray(image_u8).save(temp, format="PNG")
-

@@ -32,7 +32,7 @@ from absl import logging
 
 from srgan_tf import bench, files
 from srgan_tf.config import PRESETS, SCALE
-from srgan_tf.serving import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT
+from srgan_tf.serving.module import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STAGES = ("init", "gan")
@@ -294,9 +294,3 @@ def format_report(results):
                              f"{_ms(row['xla'])} | {speedup} |")
     lines += ["", f"{'OK' if results['ok'] else 'FAILED'} in {results['seconds']:.0f} s"]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    from srgan_tf.cli import gpu_check as cli  # pylint: disable=import-outside-toplevel
-    __doc__ = cli.__doc__  # absl prints the __main__ docstring as the usage text
-    cli.run()
