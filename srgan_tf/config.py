@@ -89,6 +89,10 @@ class Recipe:
     # Stage gan normalises the generator with the BatchNorm statistics it ended stage init with
     # (inference mode: gamma and beta still train) instead of each batch's. Not in either recipe.
     gan_freeze_bn: bool = False
+    # The same for stage init: the generator normalises with its moving statistics and keeps
+    # them. For fine-tuning a trained generator (`--init_from`) on small batches of a shifted
+    # input distribution (`--degradation realistic`); meaningless from scratch. Not in a recipe.
+    init_freeze_bn: bool = False
     # TL model.py Vgg19_simple_api returns `conv`, the pool4 output (14x14x512 at 224x224), and
     # TL main.py train resizes SR and HR to 224x224 (bilinear) before VGG19.
     vgg_layer: str = "block4_pool"

@@ -32,7 +32,6 @@ from PIL import Image
 
 from srgan_tf import degradations, imaging
 from srgan_tf import files as files_lib
-from srgan_tf import degradations, imaging
 from srgan_tf import store as store_lib
 from srgan_tf.config import AUGMENTS, DEGRADATIONS, IMAGE_EXTENSIONS, SCALE
 
@@ -246,15 +245,25 @@ def _crop_offsets(height, width, crop_size, seeds):
     return y, x
 
 
+def _augment_draws(seeds, augment):
+    """The flip (0 or 1) and the rotation (quarter turns 0-3) `_augmented` draws, int32."""
+    zero = tf.constant(0, tf.int32)
+    if augment == "none":
+        return zero, zero
+    flip = tf.random.stateless_uniform([], seeds[2], 0, 2, dtype=tf.int32)
+    if augment == "flip":
+        return flip, zero
+    return flip, tf.random.stateless_uniform([], seeds[3], 0, 4, dtype=tf.int32)
+
+
 def _augmented(hr_u8, seeds, augment):
     """Random horizontal flip ("flip"), and rotation by a multiple of 90 degrees ("flip_rot90")."""
     if augment == "none":
         return hr_u8
-    flip = tf.random.stateless_uniform([], seeds[2], 0, 2, dtype=tf.int32)
+    flip, rotation = _augment_draws(seeds, augment)
     hr_u8 = tf.cond(flip > 0, lambda: tf.image.flip_left_right(hr_u8), lambda: hr_u8)
     if augment == "flip_rot90":
-        hr_u8 = tf.image.rot90(hr_u8, tf.random.stateless_uniform([], seeds[3], 0, 4,
-                                                                   dtype=tf.int32))
+        hr_u8 = tf.image.rot90(hr_u8, rotation)
     return hr_u8
 
 
@@ -359,55 +368,83 @@ class TrainingData:
         self.steps_per_epoch = max(1, crops_per_image * self.per_epoch // batch_size)
         self._images = None  # decoded images (cache)
 
+    def _seeds_of(self, index):
+        return tf.random.experimental.stateless_split(
+            tf.stack([tf.constant(self.seed, tf.int64), index]), 4)
+
+    @property
+    def _from_pixels(self):
+        """Whether crops are read from decoded pixels (a store or the RAM cache), not files."""
+        return self.cache or self.files[0].raw
+
     def _group_crops(self):
-        """Returns a function (file index, element indices int64 [N]) -> uint8 [N, c, c, 3]."""
+        """Image files: a function (file index, element indices int64 [N]) -> uint8 [N, c, c, 3],
+        one decode per group."""
         crop, seed, augment = self.crop_size, self.seed, self.augment
         count = self.crops_per_image
+        paths = tf.constant([f.path for f in self.files])
+        needs_pil = tf.constant([f.needs_pil for f in self.files])
 
-        def seeds_of(index):
-            return tf.random.experimental.stateless_split(
-                tf.stack([tf.constant(seed, tf.int64), index]), 4)
+        def from_file(file_index, indices):
+            image = _decode_file(paths[file_index], needs_pil[file_index])
+            return tf.stack([random_crop(image, crop, tf.stack([tf.constant(seed, tf.int64),
+                                                               indices[j]]), augment)
+                             for j in range(count)])
+        return from_file
 
-        if not self.cache and not self.files[0].raw:  # image files: one decode per group
-            paths = tf.constant([f.path for f in self.files])
-            needs_pil = tf.constant([f.needs_pil for f in self.files])
+    def _group_draws(self):
+        """Store or RAM: a function (file index, element indices int64 [N]) -> the draws of the N
+        crops, int32 [N, 5] rows (file index, y, x, flip, rotation), the same draws as
+        `random_crop` takes from each element's seed. `_read_batch` then reads the pixels."""
+        crop, augment, count = self.crop_size, self.augment, self.crops_per_image
+        heights = tf.constant([f.height for f in self.files], tf.int32)
+        widths = tf.constant([f.width for f in self.files], tf.int32)
 
-            def from_file(file_index, indices):
-                image = _decode_file(paths[file_index], needs_pil[file_index])
-                return tf.stack([random_crop(image, crop, tf.stack([tf.constant(seed, tf.int64),
-                                                                   indices[j]]), augment)
-                                 for j in range(count)])
-            return from_file
+        def draws(file_index, indices):
+            rows = []
+            for j in range(count):
+                seeds = self._seeds_of(indices[j])
+                y, x = _crop_offsets(heights[file_index], widths[file_index], crop, seeds)
+                flip, rotation = _augment_draws(seeds, augment)
+                rows.append(tf.stack([tf.cast(file_index, tf.int32), y, x, flip, rotation]))
+            return tf.stack(rows)
+        return draws
 
-        # Store or RAM: each crop reads only its own pixels (rows of a raw file, or a slice).
+    def _read_batch(self):
+        """Store or RAM: a function int32 [b, 5] draws -> uint8 [b, c, c, 3] crops.
+
+        One call per batch reads every crop straight into the batch (rows of a raw store file,
+        or a slice of a cached image), flipped and rotated as `random_crop` does: per patch only
+        the read and one copy, no per-element tf.data work on pixels (docs/data.md).
+        """
+        crop = self.crop_size
         if self.cache:
             if self._images is None:
                 self._images = decode_all(self.files)
             images = self._images
 
             def read(file_index, y, x):
-                return images[int(file_index)][y:y + crop, x:x + crop]
+                return images[file_index][y:y + crop, x:x + crop]
         else:
-            store_paths = [f.path for f in self.files]
+            paths = [f.path for f in self.files]
+            widths = [f.width for f in self.files]
 
             def read(file_index, y, x):
-                file_index = int(file_index)
-                return store_lib.read_crop(store_paths[file_index],
-                                           self.files[file_index].width, y, x, crop)
+                return store_lib.read_crop(paths[file_index], widths[file_index], y, x, crop)
 
-        heights = tf.constant([f.height for f in self.files], tf.int32)
-        widths = tf.constant([f.width for f in self.files], tf.int32)
+        def read_batch(draws):
+            out = np.empty((len(draws), crop, crop, 3), np.uint8)
+            for i, (file_index, y, x, flip, rotation) in enumerate(draws.tolist()):
+                patch = read(file_index, y, x)
+                if flip:  # tf.image.flip_left_right
+                    patch = patch[:, ::-1]
+                out[i] = np.rot90(patch, rotation)  # tf.image.rot90: counter-clockwise
+            return out
 
-        def from_pixels(file_index, indices):
-            crops = []
-            for j in range(count):
-                seeds = seeds_of(indices[j])
-                y, x = _crop_offsets(heights[file_index], widths[file_index], crop, seeds)
-                hr = tf.numpy_function(read, [file_index, y, x], tf.uint8, stateful=False)
-                hr = tf.ensure_shape(hr, [crop, crop, 3])
-                crops.append(_augmented(hr, seeds, augment))
-            return tf.stack(crops)
-        return from_pixels
+        def read_tensor(draws):
+            hr = tf.numpy_function(read_batch, [draws], tf.uint8, stateful=False)
+            return tf.ensure_shape(hr, [None, crop, crop, 3])
+        return read_tensor
 
     def dataset(self, start_step=0, input_context=None):
         """Returns the infinite dataset of batches, starting at batch `start_step`.
@@ -438,7 +475,10 @@ class TrainingData:
             raise ValueError(f"--batch_size {batch} must be a multiple of the {replicas} replicas "
                              f"in sync (and these of the {pipelines} workers)")
         share = batch // pipelines  # elements of each global batch this pipeline reads
-        group_crops = self._group_crops()
+        # From pixels (store or RAM) the per-element stream carries only each crop's draws and
+        # the pixels are read once per batch; from image files, the crops themselves.
+        pixels = self._from_pixels
+        group_crops = self._group_draws() if pixels else self._group_crops()
         first_group = start // window * batch
 
         def epoch_groups(epoch):
@@ -453,26 +493,41 @@ class TrainingData:
                 + group % batch
             return group_crops(file_index, indices), indices
 
+        def crops_first(c):  # [share, N, ...] -> [N, share, ...]
+            return tf.transpose(c, [1, 0] + list(range(2, len(c.shape))))
+
         ds = tf.data.Dataset.counter(first_group // per_epoch).flat_map(epoch_groups)
         ds = ds.skip(first_group % per_epoch)
         if pipelines > 1:  # group g feeds slot g % B of its global batches
             ds = ds.filter(lambda group, _: (group % batch) // share == pipeline)
         ds = ds.map(crops_of_group, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if count > 1:  # [share groups, N crops] -> N rows of `share` elements, row by row
-            ds = ds.batch(share, drop_remainder=True).map(lambda c, i: (tf.transpose(
-                c, [1, 0, 2, 3, 4]), tf.transpose(i)))
+            ds = ds.batch(share, drop_remainder=True).map(
+                lambda c, i: (crops_first(c), tf.transpose(i)))
             ds = ds.unbatch()
-        ds = ds.unbatch()  # (uint8 HR crop, element index)
+        ds = ds.unbatch()  # (uint8 HR crop, or its draws; element index)
         ds = ds.skip(start % window // batch * share)
-        if self.degradation == "realistic":
+        local = batch // replicas
+        realistic = self.degradation == "realistic"
+        if pixels and not realistic:  # read and downsample each batch in one call
+            read_batch = self._read_batch()
+            ds = ds.batch(local, drop_remainder=True).map(
+                lambda draws, index: pairs_of_batch(read_batch(draws)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        elif realistic:  # per element, seeded by its index
+            if pixels:
+                read_batch = self._read_batch()
+                ds = ds.batch(local, drop_remainder=True).map(
+                    lambda draws, index: (read_batch(draws), index),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
             ds = ds.map(lambda hr_u8, index: realistic_pair(hr_u8, tf.stack(
                 [tf.constant(seed, tf.int64), index])), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
-            ds = ds.batch(batch // replicas, drop_remainder=True)
-        else:
-            ds = ds.map(lambda hr_u8, index: hr_u8)
-            ds = ds.batch(batch // replicas, drop_remainder=True)
-            ds = ds.map(pairs_of_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.batch(local, drop_remainder=True)
+        else:  # image files: one bicubic per batch
+            ds = ds.batch(local, drop_remainder=True).map(
+                lambda hr_u8, index: pairs_of_batch(hr_u8),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def distributed_dataset(self, strategy, start_step=0):

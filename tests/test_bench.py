@@ -139,8 +139,9 @@ def test_tiny_run_has_the_json_shape(tmp_path):
         assert all(map(positive, results[key]["tensorlayer"].values()))
     assert positive(results["pipeline_patches_per_s"])
     pipeline = results["pipeline"]
-    for key in ("files", "files_crops", "cache", "store", "bicubic_ceiling"):
+    for key in ("files", "files_crops", "cache", "store", "store_flip_rot90", "bicubic_ceiling"):
         assert positive(pipeline[key])
+    assert pipeline["augment"] == "none"  # the TensorLayer recipe's, at its crop and batch
     assert set(pipeline["gpu_demand"]["init"]) == set(pipeline["gpu_demand"]["gan"]) == {"100",
                                                                                          "300"}
     # Patches/s a GPU consumes: TFLOP/s over the FLOPs of a step per patch.

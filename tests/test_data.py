@@ -117,11 +117,13 @@ def test_folder_smaller_than_a_batch_still_streams(image_dir):
     assert hr.shape == (5, 32, 32, 3)
 
 
-def test_cache_yields_the_same_stream(image_dir):
+@pytest.mark.parametrize("augment", ["none", "flip", "flip_rot90"])
+def test_cache_yields_the_same_stream(image_dir, augment):
     files = _files(image_dir, 32)
-    plain = [hr.numpy() for _, hr in data.TrainingData(files, 32, 3).dataset(2).take(3)]
+    plain = [hr.numpy() for _, hr in
+             data.TrainingData(files, 32, 3, augment=augment).dataset(2).take(3)]
     cached = [hr.numpy() for _, hr in
-              data.TrainingData(files, 32, 3, cache=True).dataset(2).take(3)]
+              data.TrainingData(files, 32, 3, augment=augment, cache=True).dataset(2).take(3)]
     np.testing.assert_array_equal(np.stack(plain), np.stack(cached))
 
 

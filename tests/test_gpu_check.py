@@ -36,17 +36,20 @@ def test_loss_trend_compares_first_and_last_logged_mse(tmp_path):
 @pytest.mark.parametrize("written,expected", [
     ({"pipeline": {"files": 20.0, "store": 150.0}}, {"files": 20.0, "store": 150.0}),
     ({"pipeline_patches_per_s": 900.0},
-     {"error": "python -m srgan_tf.bench --sections pipeline --output_json {out} wrote no "
+     {"error": "python -m srgan_tf.bench --sections pipeline --quick --output_json {out} "
+               "wrote no "
                "'pipeline' object"}),
     (None, {"error": "exit code 2: error: --sections must be a comma list"}),
 ])
 def test_pipeline_part_copies_the_object_or_records_the_error(tmp_path, monkeypatch, written,
                                                               expected):
     def fake_run(args, timeout):
-        assert args[:5] == ["-m", "srgan_tf.bench", "--sections", "pipeline", "--output_json"]
+        # --quick: medians of 3 short runs, so the part ends well inside its timeout.
+        assert args[:6] == ["-m", "srgan_tf.bench", "--sections", "pipeline", "--quick",
+                            "--output_json"]
         if written is None:
             return 2, "", "some log\nerror: --sections must be a comma list\n", 1.0
-        with open(args[5], "w", encoding="utf-8") as f:
+        with open(args[6], "w", encoding="utf-8") as f:
             json.dump(written, f)
         return 0, "", "", 1.0
 
@@ -56,6 +59,17 @@ def test_pipeline_part_copies_the_object_or_records_the_error(tmp_path, monkeypa
     if "error" in expected:
         expected = {"error": expected["error"].format(out=tmp_path / "pipeline.json")}
     assert result == expected
+
+
+def test_cpu_defaults_are_small_shapes_with_vgg_on_the_crop():
+    cpu = gpu_check.CheckConfig(output="unused", gpu=False).resolved()
+    assert (cpu.step_batch, cpu.step_lr_patch, cpu.train_crop) == (2, 8, 48)
+    # A 224x224 VGG19 pass per image would be most of a small gan step on a CPU.
+    assert cpu.recipe_overrides == (("vgg_input_size", 0),)
+    gpu = gpu_check.CheckConfig(output="unused", gpu=True).resolved()
+    assert (gpu.step_batch, gpu.step_lr_patch, gpu.recipe_overrides) == (16, 24, ())
+    assert gpu_check.CheckConfig(output="unused", gpu=False,
+                                 recipe_overrides=TINY).resolved().recipe_overrides == TINY
 
 
 def test_script_without_srgan_tf_is_one_line_error(tmp_path):

@@ -84,6 +84,21 @@ def test_gan_freeze_bn_keeps_the_generator_statistics(tmp_path, image_dir, tiny_
     assert all(not np.array_equal(a, v.numpy()) for a, v in zip(d_before, d_moving))
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_init_freeze_bn_keeps_the_generator_statistics(tmp_path, image_dir, tiny_recipe, freeze):
+    recipe = tiny_recipe.__class__(**{**tiny_recipe.__dict__, "init_freeze_bn": freeze})
+    t = _trainer(_config(tmp_path, image_dir, recipe, "init", 1))
+    lr, hr = t.data.fixed_batch(2)
+    moving = [v for v in t.generator.non_trainable_variables if "moving" in v.path]
+    gammas = [v for v in t.generator.trainable_variables if v.path.endswith("gamma")]
+    assert moving and gammas
+    before = [v.numpy() for v in moving + gammas]
+    t.step_function()(lr, hr)
+    changed = [not np.array_equal(a, v.numpy()) for a, v in zip(before, moving + gammas)]
+    assert all(changed[len(moving):])  # gamma and beta train either way
+    assert not any(changed[:len(moving)]) if freeze else all(changed[:len(moving)])
+
+
 def test_step_functions_trace_once(tmp_path, image_dir, tiny_recipe, vgg_random):
     for stage in ("init", "gan"):
         t = _trainer(_config(tmp_path, image_dir, tiny_recipe, stage, 1, from_scratch=True),

@@ -98,14 +98,17 @@ def measure_pipeline(config):
     Makes `pipeline_images` PNGs of `pipeline_image_size` (DIV2K's HR size) from the photos of
     --hr_dir, then streams crops of `pipeline_crop` in batches of `batch_size` from: the files
     with one crop per decode ("files") and with the default --crops_per_image ("files_crops"),
-    --cache ("cache") and a decode-once store ("store"). "bicubic_ceiling" is the batched bicubic
+    --cache ("cache") and a decode-once store ("store"), all with the TensorLayer recipe's
+    augmentation (none), and the store with flips and rotations ("store_flip_rot90", the paper
+    preset's augmentation). "bicubic_ceiling" is the batched bicubic
     x4 alone, the part every path shares. "gpu_demand" is the patches/s that the init and gan
     steps of the TensorLayer recipe consume at 100 and 300 TFLOP/s, from `train_step_flops`.
 
     Returns:
-      dict: files, files_crops, cache, store, bicubic_ceiling (patches/s), gpu_demand
+      dict: files, files_crops, cache, store, store_flip_rot90, bicubic_ceiling (patches/s),
+      gpu_demand
       ({"init": {"100": p/s, "300": p/s}, "gan": {...}, "gflop_per_patch": {...}}), and the
-      settings (images, image_size, crop, batch, crops_per_image, prepare_seconds).
+      settings (images, image_size, crop, batch, crops_per_image, augment, prepare_seconds).
     """
     from srgan_tf import data as data_lib  # pylint: disable=import-outside-toplevel
     from srgan_tf import prepare  # pylint: disable=import-outside-toplevel
@@ -120,11 +123,18 @@ def measure_pipeline(config):
         prepare.write_store(os.path.join(tmp, "store"), hr_dir=folder, min_size=crop)
         result["prepare_seconds"] = time.perf_counter() - clock
         stored = data_lib.store_files(os.path.join(tmp, "store"), crop)[0]
-        streams = {"files": data_lib.TrainingData(files, crop, batch),
-                   "files_crops": data_lib.TrainingData(files, crop, batch,
+        # The TensorLayer recipe's crop 384 and batch 16 come with its augmentation (none);
+        # "store_flip_rot90" adds the paper preset's flips and rotations, read from the store.
+        augment = Recipe.from_preset("tensorlayer").augment
+        streams = {"files": data_lib.TrainingData(files, crop, batch, augment=augment),
+                   "files_crops": data_lib.TrainingData(files, crop, batch, augment=augment,
                                                         crops_per_image=FILE_CROPS_PER_IMAGE),
-                   "cache": data_lib.TrainingData(files, crop, batch, cache=True),
-                   "store": data_lib.TrainingData(stored, crop, batch)}
+                   "cache": data_lib.TrainingData(files, crop, batch, augment=augment,
+                                                  cache=True),
+                   "store": data_lib.TrainingData(stored, crop, batch, augment=augment),
+                   "store_flip_rot90": data_lib.TrainingData(stored, crop, batch,
+                                                             augment="flip_rot90")}
+        result["augment"] = augment
         datasets = {name: stream.dataset() for name, stream in streams.items()}
         datasets["bicubic_ceiling"] = _bicubic_ceiling_dataset(config)
         result.update(_interleaved_rates(datasets, config))

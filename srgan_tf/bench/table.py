@@ -101,8 +101,11 @@ def format_table(results):
         for key, label in (("files", "image files, 1 crop per decode"),
                            ("files_crops", f"image files, --crops_per_image {crops}"),
                            ("cache", "--cache"), ("store", "--store"),
+                           ("store_flip_rot90", "--store, --augment flip_rot90"),
                            ("bicubic_ceiling", "batched bicubic x4 alone (ceiling)")):
-            rate = pipeline[key]
+            rate = pipeline.get(key)
+            if rate is None:  # a JSON of an older version
+                continue
             ratio = f"{rate / pipeline['bicubic_ceiling']:.2f}x ceiling"
             target = {"store": _target_cell(results, "store / bicubic ceiling patch rate"),
                       "files_crops": _target_cell(

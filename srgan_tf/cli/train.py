@@ -49,6 +49,9 @@ def define_flags():
                       "artifacts; not part of either recipe).")
     flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
                       "statistics of stage init (inference mode) instead of batch statistics.")
+    flags.DEFINE_bool("init_freeze_bn", False, "Stage init: keep the generator's BatchNorm "
+                      "statistics (inference mode) instead of batch statistics; for fine-tuning "
+                      "with --init_from (needs trained statistics).")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
     flags.DEFINE_string("init_from", None, "Fine-tune: start the stage's generator from a shipped "
                         "model (srresnet, srgan) or a generator .keras file of the same --preset.")
@@ -84,6 +87,7 @@ def config_from_flags():
                                 crop_size=FLAGS.crop_size, learning_rate=FLAGS.learning_rate,
                                 decay_every=FLAGS.decay_every, gan_update=FLAGS.gan_update,
                                 icnr=FLAGS.icnr, gan_freeze_bn=FLAGS.gan_freeze_bn,
+                                init_freeze_bn=FLAGS.init_freeze_bn,
                                 augment=FLAGS.augment)
     return TrainConfig(
         stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,

@@ -37,7 +37,7 @@ class TrainSteps:
 
     def _init_replica_step(self, lr, hr):
         with tf.GradientTape() as tape:
-            sr = self.generator(lr, training=True)
+            sr = self.generator(lr, training=not self.recipe.init_freeze_bn)
             mse = self._average(losses.pixel_loss(hr, sr))
             scaled = self.g_optimizer.scale_loss(mse)  # identity unless float16 loss scaling
         grads = tape.gradient(scaled, self.generator.trainable_variables)
