@@ -116,6 +116,7 @@ def test_quick_times_only_native_precisions_unless_forced(monkeypatch, features,
         == bool(skipped)
 
 
+@pytest.mark.slow
 def test_tiny_run_has_the_json_shape(tmp_path):
     hr_dir = tmp_path / "hr"
     write_images(hr_dir, [(64, 64)] * 4)

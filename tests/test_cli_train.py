@@ -63,6 +63,7 @@ def test_folder_without_usable_images_exits_2(tmp_path):
     assert "tiny.png" in result.stderr  # the skipped file is named
 
 
+@pytest.mark.slow
 def test_two_stages_from_the_command_line(tmp_path):
     run = tmp_path / "run"
     common = ["--hr_dir", str(REPO / "data" / "sample"), "--checkpoint_dir", str(run),
@@ -90,6 +91,7 @@ def test_two_stages_from_the_command_line(tmp_path):
     assert again.returncode == 0 and "is complete" in again.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_a_rerun_resumes(tmp_path):
     run = tmp_path / "run"
     args = [sys.executable, str(REPO / "train.py"), "--stage", "init", "--hr_dir",
@@ -164,6 +166,7 @@ def test_sigint_saves_a_checkpoint_and_exits_130(tmp_path):
     assert tf.train.latest_checkpoint(str(run / "init")).endswith(f"ckpt-{last}")
 
 
+@pytest.mark.slow
 def test_a_second_signal_stops_at_once(tmp_path, monkeypatch):
     run, marker = tmp_path / "run", tmp_path / "saving"
     (tmp_path / "slow_save.py").write_text(_SLOW_SAVE)
@@ -187,6 +190,7 @@ def test_a_second_signal_stops_at_once(tmp_path, monkeypatch):
     assert tf.train.latest_checkpoint(str(run / "init")) is None  # the save never happened
 
 
+@pytest.mark.slow
 def test_nan_exits_1_with_one_error_line_and_keeps_the_last_checkpoint(tmp_path):
     run = tmp_path / "run"
     result = _train("--stage", "init", "--checkpoint_dir", str(run), "--steps", "6",
@@ -199,6 +203,7 @@ def test_nan_exits_1_with_one_error_line_and_keeps_the_last_checkpoint(tmp_path)
     assert tf.train.latest_checkpoint(str(run / "init")).endswith("ckpt-2")
 
 
+@pytest.mark.slow
 def test_a_failed_checkpoint_write_exits_1_with_one_error_line(tmp_path):
     run = tmp_path / "run"
     (run / "init" / "ckpt-4.index").mkdir(parents=True)  # the save of step 4 cannot write here

@@ -148,6 +148,7 @@ def test_default_strategy_is_the_chief_of_one_worker():
     np.testing.assert_array_equal(distribute.replica_gatherer(strategy)([1.0, 2.0]), [[1.0, 2.0]])
 
 
+@pytest.mark.slow
 def test_cli_mirrored_strategy_runs_and_is_recorded(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "train.py"), "--stage", "init", "--checkpoint_dir",
@@ -184,6 +185,7 @@ def _fresh_run(mode, image_dir, out, steps):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_cpu_devices_trains_like_one_device(tmp_path, image_dir):
     out = tmp_path / "out"
     _fresh_run("mirrored", image_dir, out, 3)
@@ -192,6 +194,7 @@ def test_mirrored_on_two_cpu_devices_trains_like_one_device(tmp_path, image_dir)
     assert_same_training(str(out / "default"), str(out / "mirrored"), steps=3)
 
 
+@pytest.mark.slow
 def test_jit_compile_needs_gpu_replicas_and_runs_on_one_replica(tmp_path, image_dir):
     out = tmp_path / "run"
     assert _fresh_run("xla", image_dir, out, 2).splitlines()[0] == (
@@ -245,6 +248,7 @@ def _run_cluster(image_dir, run_dir, steps, tmp_path, batches=False):
                 worker.communicate()
 
 
+@pytest.mark.slow
 def test_workers_that_disagree_stop_with_one_error_line(tmp_path, image_dir):
     """Worker 1 sees one image less than the chief: train.py stops on both before training."""
     fewer = tmp_path / "fewer"
@@ -278,6 +282,7 @@ def test_workers_that_disagree_stop_with_one_error_line(tmp_path, image_dir):
     assert not tf.train.latest_checkpoint(str(tmp_path / "run0" / "init"))  # nothing trained
 
 
+@pytest.mark.slow
 def test_two_worker_cluster_trains_resumes_and_matches_one_device(tmp_path, image_dir):
     run = tmp_path / "run"
     for steps in (2, 4):  # 4: both workers resume from the chief's checkpoints of step 2
@@ -307,6 +312,7 @@ def test_two_worker_cluster_trains_resumes_and_matches_one_device(tmp_path, imag
     assert_same_training(reference, str(run), steps=4)
 
 
+@pytest.mark.slow
 def test_mirrored_alternating_step_equals_two_plain_tape_steps(tmp_path, image_dir):
     result = subprocess.run(
         [sys.executable, "-m", "tests.distributed_run", "alternating", str(image_dir),

@@ -193,6 +193,7 @@ def test_artifact_scores_are_optional_and_reported(odd_set, tmp_path):
     assert "hf_ratio" in json.loads(out.read_text())["Odd"]
 
 
+@pytest.mark.slow
 def test_cli_precision_bf16_scores_close_to_float32(odd_set, tmp_path):
     from tests.conftest import lively_generator
     lively_generator().save(tmp_path / "g.keras")

@@ -38,6 +38,7 @@ def run_dir(tmp_path_factory):
     return path, generator
 
 
+@pytest.mark.slow
 def test_export_from_checkpoint_dir_then_from_keras_file(run_dir, tmp_path):
     run, generator = run_dir
     export_dir = tmp_path / "models" / "srgan"
@@ -90,6 +91,7 @@ def test_usage_errors_exit_2_with_one_line(args, message, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_nocheck_max_input_pixels_model_name_and_evaluate_on_the_export(run_dir, tmp_path):
     run, generator = run_dir
     export_dir = tmp_path / "srgan"

@@ -320,3 +320,37 @@ def test_folded_conv_under_mirrored_strategy():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2" in result.stdout
+
+
+@pytest.mark.parametrize("policy,tol", [("float32", 1e-6), ("mixed_bfloat16", 1e-2)])
+def test_prelu_computes_keras_prelu(policy, tol):
+    from srgan_tf.models.blocks import PReLU
+    dtype = "bfloat16" if policy == "mixed_bfloat16" else "float32"
+    ours = PReLU(shared_axes=[1, 2], dtype=policy)
+    keras_prelu = keras.layers.PReLU(shared_axes=[1, 2], dtype=policy)
+    x = tf.random.stateless_normal([2, 5, 7, 4], [1, 2])
+    x = tf.where(tf.abs(x) < 1e-3, 0.5, x)  # no exact zeros: the one point where they differ
+    ours.build(x.shape)
+    keras_prelu.build(x.shape)
+    alpha = tf.random.stateless_uniform([1, 1, 4], [3, 4], -0.5, 1.5)
+    ours.alpha.assign(alpha)
+    keras_prelu.alpha.assign(alpha)
+    results = []
+    for layer in (ours, keras_prelu):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.sin(x))
+        results.append([y, *tape.gradient(loss, [x, layer.alpha])])
+    assert results[0][0].dtype == dtype
+    for a, b in zip(*results):
+        np.testing.assert_allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), rtol=tol,
+                                   atol=tol)
+
+
+def test_paper_generator_uses_our_prelu():
+    from srgan_tf.models.blocks import PReLU
+    paper = Generator("paper", num_block=1)
+    paper(tf.zeros([1, 8, 8, 3]))
+    assert isinstance(paper.act_first, PReLU)
+    assert [v.path.split("/", 1)[1] for v in paper.act_first.weights] == ["act_first/alpha"]

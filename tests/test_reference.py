@@ -21,6 +21,7 @@ def restore_policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_reference_run_end_to_end_and_resumes(tmp_path, tiny_recipe, restore_policy):
     photos = tmp_path / "photos"
     write_images(photos, [(64, 64)] * 7 + [(48, 56)])
@@ -55,6 +56,7 @@ def test_reference_run_end_to_end_and_resumes(tmp_path, tiny_recipe, restore_pol
     assert again == steps
 
 
+@pytest.mark.slow
 def test_cli_passes_icnr_and_presets_to_the_run(tmp_path):
     # The CLI builds the ReferenceConfig from its flags (the training itself is replaced here).
     photos, bench = tmp_path / "photos", tmp_path / "Bench"

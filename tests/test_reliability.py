@@ -73,7 +73,8 @@ def _weights(stage_dir):
     return {n: reader.get_tensor(n) for n in names}
 
 
-@pytest.mark.parametrize("source, stages", [("hr_dir", ("init", "gan")), ("store", ("init",))])
+@pytest.mark.parametrize("source, stages", [
+    pytest.param("hr_dir", ("init", "gan"), marks=pytest.mark.slow), ("store", ("init",))])
 def test_sigkill_and_rerun_is_bit_identical_for_both_stages(tmp_path, source, stages):
     hr = tmp_path / "hr"
     write_images(hr, [(48, 48), (64, 56), (56, 64), (48, 60), (60, 48)])
@@ -126,6 +127,7 @@ tf.train.Checkpoint._write = _write_and_pause
 """
 
 
+@pytest.mark.slow
 def test_kill_during_a_save_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
     hr = tmp_path / "hr"
     write_images(hr, [(48, 48), (64, 56), (56, 64)])

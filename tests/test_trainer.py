@@ -201,6 +201,7 @@ def test_data_module_resume_matches_trainer_steps(image_dir, tiny_recipe):
     assert data.TrainingData(files, 32, 2).steps_per_epoch == 3
 
 
+@pytest.mark.slow
 def test_time_budget_stops_the_stage_and_counts_over_reruns(tmp_path, image_dir, tiny_recipe):
     config = _config(tmp_path, image_dir, tiny_recipe, "init", 10_000, max_minutes=0.05)
     first = _trainer(config)
@@ -339,6 +340,7 @@ def assert_matches_reference(result, learning_rate, steps):
     assert weight_mean <= 1e-6, weight_mean
 
 
+@pytest.mark.slow
 def test_alternating_step_equals_two_plain_tape_steps(tmp_path, image_dir, tiny_recipe,
                                                       vgg_random):
     assert tiny_recipe.gan_update == "alternating"  # the default
@@ -352,6 +354,7 @@ def test_alternating_step_equals_two_plain_tape_steps(tmp_path, image_dir, tiny_
                              tiny_recipe.learning_rate, steps=2)
 
 
+@pytest.mark.slow
 def test_gan_learning_rate_after_resume_follows_the_step_schedule(tmp_path, image_dir,
                                                                   tiny_recipe, vgg_random):
     import dataclasses
@@ -465,6 +468,7 @@ class _SlowData(data.TrainingData):
             yield batch
 
 
+@pytest.mark.slow
 def test_input_wait_is_logged_and_an_input_bound_run_warns_once(tmp_path, image_dir, tiny_recipe,
                                                                  caplog):
     config = _config(tmp_path, image_dir, tiny_recipe, "init", 5)
@@ -486,6 +490,7 @@ def test_input_wait_is_logged_and_an_input_bound_run_warns_once(tmp_path, image_
             for v in event.summary.value}
     assert "input_wait" in tags
 
+@pytest.mark.slow
 def test_fine_tune_starts_both_networks_from_files_and_trains(tmp_path, image_dir, tiny_recipe,
                                                               vgg_random):
     source = _trainer(_config(tmp_path / "a", image_dir, tiny_recipe, "gan", 2, from_scratch=True),

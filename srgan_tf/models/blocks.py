@@ -174,10 +174,25 @@ def batch_norm(stddev, momentum, epsilon, name=None):
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=stddev), name=name)
 
 
+@keras.saving.register_keras_serializable(package="srgan_tf")
+class PReLU(keras.layers.PReLU):
+    """Keras's PReLU (same `alpha` variable) computed as one select: x where x > 0, else alpha * x.
+
+    Keras computes relu(x) - alpha * relu(-x), four elementwise passes and their gradients; in
+    bf16 on a CPU those passes were a measurable part of the paper generator's step
+    (docs/benchmarks.md). The values and the gradients are Keras's, except the input gradient at
+    exactly x = 0 (alpha here, 0 in Keras), a point of measure zero.
+    """
+
+    def call(self, inputs):
+        alpha = tf.cast(self.alpha, inputs.dtype)
+        return tf.where(inputs > 0, inputs, alpha * inputs)
+
+
 def activation(kind, name=None):
     """Returns the generator's activation layer: "relu" or "prelu" (one slope per channel)."""
     if kind == "prelu":
-        return keras.layers.PReLU(shared_axes=[1, 2], name=name)
+        return PReLU(shared_axes=[1, 2], name=name)
     return keras.layers.ReLU(name=name)
 
 
