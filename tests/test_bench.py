@@ -143,6 +143,10 @@ def test_tiny_run_has_the_json_shape(tmp_path):
     for key in ("files", "files_crops", "cache", "store", "store_flip_rot90", "bicubic_ceiling"):
         assert positive(pipeline[key])
     assert pipeline["augment"] == "none"  # the TensorLayer recipe's, at its crop and batch
+    assert positive(pipeline["realistic"]) and pipeline["realistic_crop"] == 4 * 8  # lr_patch 8
+    realistic = [t for t in results["targets"] if t["name"].startswith("--degradation realistic")]
+    init_rate = max(2e3 / ms for ms in results["init_step_ms"]["tensorlayer"].values())
+    assert realistic[0]["value"] == pytest.approx(pipeline["realistic"] / init_rate)
     assert set(pipeline["gpu_demand"]["init"]) == set(pipeline["gpu_demand"]["gan"]) == {"100",
                                                                                          "300"}
     # Patches/s a GPU consumes: TFLOP/s over the FLOPs of a step per patch.

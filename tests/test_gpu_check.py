@@ -61,11 +61,12 @@ def test_pipeline_part_copies_the_object_or_records_the_error(tmp_path, monkeypa
     assert result == expected
 
 
-def test_cpu_defaults_are_small_shapes_with_vgg_on_the_crop():
+def test_cpu_defaults_are_small_shapes_and_networks():
     cpu = gpu_check.CheckConfig(output="unused", gpu=False).resolved()
     assert (cpu.step_batch, cpu.step_lr_patch, cpu.train_crop) == (2, 8, 48)
-    # A 224x224 VGG19 pass per image would be most of a small gan step on a CPU.
-    assert cpu.recipe_overrides == (("vgg_input_size", 0),)
+    # A 224x224 VGG19 pass per image, or the tensorlayer discriminator's 33M weights, would be
+    # most of a small gan step on a CPU.
+    assert dict(cpu.recipe_overrides) == {"vgg_input_size": 0, "num_block": 4, "disc_feat": 16}
     gpu = gpu_check.CheckConfig(output="unused", gpu=True).resolved()
     assert (gpu.step_batch, gpu.step_lr_patch, gpu.recipe_overrides) == (16, 24, ())
     assert gpu_check.CheckConfig(output="unused", gpu=False,

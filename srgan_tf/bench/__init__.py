@@ -31,7 +31,7 @@ from srgan_tf import facade
 facade.export(__name__, {
     "settings": (
         "ROOT", "SECTIONS", "COMPUTE_DTYPES", "STEP_TARGET", "BF16_SPEEDUP_TARGET", "STORE_TARGET",
-        "FILES_CROPS_TARGET", "GPU_TFLOPS", "DIV2K_HR_SIZE", "RSS_TARGET_MB", "INFER_TARGET",
+        "FILES_CROPS_TARGET", "REALISTIC_TARGET", "GPU_TFLOPS", "DIV2K_HR_SIZE", "RSS_TARGET_MB", "INFER_TARGET",
         "QUICK", "DEFAULT_PRECISIONS", "CEILING_REPEATS", "XLA_SUFFIX", "default_hr_dir",
         "BenchConfig",),
     "flops": (

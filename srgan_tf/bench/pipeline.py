@@ -105,8 +105,8 @@ def measure_pipeline(config):
     steps of the TensorLayer recipe consume at 100 and 300 TFLOP/s, from `train_step_flops`.
 
     Returns:
-      dict: files, files_crops, cache, store, store_flip_rot90, bicubic_ceiling (patches/s),
-      gpu_demand
+      dict: files, files_crops, cache, store, store_flip_rot90, bicubic_ceiling, realistic
+      (patches/s of --degradation realistic at the init step's crop `realistic_crop`), gpu_demand
       ({"init": {"100": p/s, "300": p/s}, "gan": {...}, "gflop_per_patch": {...}}), and the
       settings (images, image_size, crop, batch, crops_per_image, augment, prepare_seconds).
     """
@@ -135,6 +135,11 @@ def measure_pipeline(config):
                    "store_flip_rot90": data_lib.TrainingData(stored, crop, batch,
                                                              augment="flip_rot90")}
         result["augment"] = augment
+        # --degradation realistic (blur, random x4 kernel, noise, JPEG per patch) at the init
+        # step's crop and batch, from the store: what the bench's init step consumes.
+        streams["realistic"] = data_lib.TrainingData(stored, SCALE * config.lr_patch, batch,
+                                                     augment=augment, degradation="realistic")
+        result["realistic_crop"] = SCALE * config.lr_patch
         datasets = {name: stream.dataset() for name, stream in streams.items()}
         datasets["bicubic_ceiling"] = _bicubic_ceiling_dataset(config)
         result.update(_interleaved_rates(datasets, config))

@@ -9,7 +9,7 @@ from srgan_tf.bench.ceilings import conv_gflops, device_info, matmul_gflops
 from srgan_tf.bench.inference import measure_inference, measure_upscale
 from srgan_tf.bench.pipeline import measure_pipeline
 from srgan_tf.bench.settings import (BF16_SPEEDUP_TARGET, CEILING_REPEATS, COMPUTE_DTYPES,
-                                     FILES_CROPS_TARGET, INFER_TARGET, RSS_TARGET_MB, STEP_TARGET,
+                                     FILES_CROPS_TARGET, INFER_TARGET, REALISTIC_TARGET, RSS_TARGET_MB, STEP_TARGET,
                                      STORE_TARGET, XLA_SUFFIX)
 from srgan_tf.bench.steps import measure_step
 
@@ -138,6 +138,12 @@ def target_checks(results):
         ratio = pipeline["files_crops"] / pipeline["files"]
         add(f"files with {pipeline['crops_per_image']} crops per image / 1 crop", ratio,
             f">= {FILES_CROPS_TARGET:g}x", ratio >= FILES_CROPS_TARGET)
+        consumed = [results["settings"]["batch_size"] * 1e3 / m["ms"]
+                    for row in (details.get("init_step") or {}).values() for m in row.values()]
+        if consumed and "realistic" in pipeline:  # the init step timed in the same run
+            ratio = pipeline["realistic"] / max(consumed)
+            add("--degradation realistic / fastest init step patch rate", ratio,
+                f">= {REALISTIC_TARGET:g}x", ratio >= REALISTIC_TARGET)
     upscale = details.get("upscale")
     if upscale:
         add(f"tiled upscale {upscale['size']}x{upscale['size']} peak RSS (MB)",

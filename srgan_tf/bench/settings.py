@@ -18,6 +18,7 @@ STEP_TARGET = 0.75  # train step GFLOP/s over the conv ceiling of its compute dt
 BF16_SPEEDUP_TARGET = 2.5  # bf16 init step over the float32 one, where bf16 is native
 STORE_TARGET = 0.8  # store patches/s over the batched bicubic's (crop 384, batch 16)
 FILES_CROPS_TARGET = 3.0  # files patches/s with the default --crops_per_image over 1 crop
+REALISTIC_TARGET = 5.0  # --degradation realistic patches/s over the fastest init step's (issue #18)
 GPU_TFLOPS = (100, 300)  # sustained TFLOP/s of current datacenter GPUs (gpu_demand)
 DIV2K_HR_SIZE = (1356, 2040)  # height, width of DIV2K's HR images
 RSS_TARGET_MB = 3000.0  # peak RSS of the tiled upscale, MB of 10^6 bytes

@@ -102,16 +102,26 @@ def format_table(results):
                            ("files_crops", f"image files, --crops_per_image {crops}"),
                            ("cache", "--cache"), ("store", "--store"),
                            ("store_flip_rot90", "--store, --augment flip_rot90"),
+                           ("realistic", "--store, --degradation realistic"),
                            ("bicubic_ceiling", "batched bicubic x4 alone (ceiling)")):
             rate = pipeline.get(key)
             if rate is None:  # a JSON of an older version
                 continue
+            crop = pipeline["crop"]
             ratio = f"{rate / pipeline['bicubic_ceiling']:.2f}x ceiling"
+            if key == "realistic":  # at the init step's crop: compared with its patch rate
+                crop, ratio = pipeline["realistic_crop"], ""
             target = {"store": _target_cell(results, "store / bicubic ceiling patch rate"),
                       "files_crops": _target_cell(
-                          results, f"files with {crops} crops per image / 1 crop")}.get(key, "")
+                          results, f"files with {crops} crops per image / 1 crop"),
+                      }.get(key, "")
+            if key == "realistic":
+                for check in results["targets"]:
+                    if check["name"].startswith("--degradation realistic"):
+                        target = (f"{check['value']:.1f}x the init step ({check['target']}: "
+                                  f"{'yes' if check['met'] else 'NO'})")
             lines.append(_row(4, f"tf.data {label}: {pipeline['images']} PNGs {size}, crop "
-                                 f"{pipeline['crop']}", "uint8",
+                                 f"{crop}", "uint8",
                               f"{_num(1e3 * pipeline['batch'] / rate)} ms/batch",
                               f"{_num(rate)} patches/s", "", ratio, target))
         for stage in ("init", "gan"):
