@@ -176,6 +176,10 @@ class Degradation:
     jpeg_range: Tuple[int, int] = (30, 95)  # quality (jpeg_range)
 
 
+# Generators shipped in the repository's weights/ (docs/results.md): name -> file. srresnet-real
+# is the srresnet fine-tuned with --degradation realistic (docs/training.md).
+SHIPPED_MODELS = {"srresnet": "srresnet_x4.keras", "srgan": "srgan_x4.keras",
+                  "srresnet-real": "srresnet_real_x4.keras"}
 DEGRADATIONS = ("bicubic", "realistic")  # --degradation of train.py
 EVAL_DEGRADATIONS = ("jpeg", "blur", "noise")  # --degradation KIND:VALUE of evaluate
 
@@ -312,7 +316,7 @@ class TrainConfig:
             raise ValueError("--devices must list at least one device, e.g. /gpu:0,/gpu:1")
         if self.tpu is not None and self.strategy != "tpu":
             raise ValueError(f"--tpu needs --strategy tpu, got --strategy {self.strategy}")
-        for flag, value, names in (("--init_from", self.init_from, ("srresnet", "srgan")),
+        for flag, value, names in (("--init_from", self.init_from, tuple(SHIPPED_MODELS)),
                                    ("--init_discriminator", self.init_discriminator, ())):
             if value is not None and value not in names \
                     and not (value.endswith(".keras") and os.path.isfile(value)):

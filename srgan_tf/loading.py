@@ -7,18 +7,17 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from srgan_tf.config import STAGES, Recipe
+from srgan_tf.config import SHIPPED_MODELS, STAGES, Recipe
 from srgan_tf.models import Generator
 
 CONFIG_FILE = "config.json"
 # Generators trained by the reference run (docs/results.md), shipped in the repository's weights/.
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
-SHIPPED_MODELS = {"srresnet": "srresnet_x4.keras", "srgan": "srgan_x4.keras"}
 DEFAULT_MODEL = "srresnet"
 
 
 def resolve_model(model):
-    """Maps a shipped model name ("srresnet", "srgan") to its file; other values pass through.
+    """Maps a shipped model name (SHIPPED_MODELS) to its file; other values pass through.
 
     Raises:
       FileNotFoundError: when a shipped model's file is missing (e.g. a package installed

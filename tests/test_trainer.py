@@ -532,7 +532,7 @@ def test_fine_tune_refuses_another_architecture(tmp_path, image_dir, tiny_recipe
                                          r"\(num_feat 64, num_block 16.*this run trains a Generator "
                                          r"\(num_feat 8, num_block 1"):
         trainer.Trainer(_config(tmp_path, image_dir, tiny_recipe, "init", 1, init_from="srresnet"))
-    with pytest.raises(FileNotFoundError, match="--init_from must be srresnet, srgan, an existing "
+    with pytest.raises(FileNotFoundError, match="--init_from must be srresnet, srgan, srresnet-real, an existing "
                                                 ".keras file, got 'nope.keras'"):
         _config(tmp_path, image_dir, tiny_recipe, "init", 1, init_from="nope.keras")
     with pytest.raises(ValueError, match="--init_discriminator needs --stage gan"):

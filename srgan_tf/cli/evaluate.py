@@ -23,7 +23,7 @@ def define_flags():
     flags.DEFINE_multi_string("checkpoint_dir", None, "Training run directory (latest stage is "
                               "used); repeatable, like --model, to compare several models.")
     flags.DEFINE_multi_string("model", None, "A generator .keras file, a SavedModel from "
-                              "export.py, or a shipped model: srresnet or srgan; repeatable to "
+                              "export.py, or a shipped model: srresnet, srgan or srresnet-real; repeatable to "
                               "compare several models.")
     flags.DEFINE_bool("bicubic", False, "Evaluate the bicubic baseline instead of a model.")
     flags.DEFINE_enum("precision", "float32", list(PRECISIONS),

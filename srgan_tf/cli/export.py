@@ -17,7 +17,7 @@ def define_flags():
     flags.DEFINE_string("checkpoint_dir", None,
                         "Training run directory RUN (latest checkpoint of RUN/gan, else RUN/init).")
     flags.DEFINE_string("model", None, "A generator saved as a .keras file (instead of a run), or a "
-                        "shipped model: srresnet or srgan.")
+                        "shipped model: srresnet, srgan or srresnet-real.")
     flags.DEFINE_string("export_dir", None,
                         "Model base path for TF Serving; the export goes to EXPORT_DIR/<version>.")
     flags.DEFINE_integer("version", None,

@@ -54,7 +54,7 @@ def define_flags():
                       "with --init_from (needs trained statistics).")
     flags.DEFINE_bool("from_scratch", False, "Allow --stage gan without an init checkpoint.")
     flags.DEFINE_string("init_from", None, "Fine-tune: start the stage's generator from a shipped "
-                        "model (srresnet, srgan) or a generator .keras file of the same --preset.")
+                        "model (srresnet, srgan, srresnet-real) or a generator .keras file of the same --preset.")
     flags.DEFINE_string("init_discriminator", None, "Fine-tune, --stage gan: start the "
                         "discriminator from a discriminator .keras file (RUN/gan/discriminator.keras).")
     flags.DEFINE_bool("deterministic", False, "Enable TF op determinism (slower on GPU).")

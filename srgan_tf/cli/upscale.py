@@ -23,7 +23,8 @@ def define_flags():
     flags.DEFINE_string("output_dir", None, "Folder for the outputs (created if missing).")
     flags.DEFINE_string("checkpoint_dir", None, "Training run directory (latest stage is used).")
     flags.DEFINE_string("model", None, "A generator .keras file, a SavedModel directory, or a "
-                        "shipped model: srresnet (the default when no model is given) or srgan.")
+                        "shipped model: srresnet (the default when no model is given), srgan or "
+                        "srresnet-real (for JPEG-compressed, noisy or blurred photos).")
     flags.DEFINE_enum("precision", "auto", list(PRECISIONS),
                       "Inference precision; auto: bf16 where the hardware runs it natively.")
     flags.DEFINE_string("saved_model", None, "A SavedModel directory written by export.py.")
