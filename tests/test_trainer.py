@@ -392,9 +392,13 @@ def test_nonfinite_gradients_of_both_gan_updates_are_counted(tmp_path, image_dir
 # the other way when rounding flips the sign of g (measured in gan: 2.0e-4); on average the
 # weights agree to 2e-11 (init) and 1.5e-7 (gan). A step that skipped an update or trained other
 # weights would differ by ~learning_rate = 1e-4 on average, 100x XLA_WEIGHT_MEAN_ATOL.
+# BatchNorm moving statistics move by 0.1 x each pass's batch statistics; the discriminator's
+# are those of 1x1 maps over 2 samples, three passes per alternating gan step (HR, SR, SR again):
+# measured 3.8e-4 (bn7/moving_mean), hence their own tolerance.
 XLA_LOSS_RTOL = 3e-4
 XLA_WEIGHT_ATOL = 2.5e-4
 XLA_WEIGHT_MEAN_ATOL = 1e-6
+XLA_STATS_ATOL = 1e-3
 
 
 def _xla_recipe(tiny_recipe):
@@ -425,11 +429,16 @@ def test_jit_compile_step_matches_the_plain_step(tmp_path, image_dir, tiny_recip
         assert len(_xla_call_ops(step, lr, hr)) == (1 if jit else 0)  # the flag reaches XLA
         logs = {k: float(v) for k, v in step(lr, hr).items()}
         models = [t.generator] + ([t.discriminator] if t.is_gan else [])
-        runs[jit] = logs, [v.numpy() for m in models for v in m.weights]
+        runs[jit] = logs, {v.path.split("/", 1)[1]: v.numpy() for m in models for v in m.weights}
     (plain_logs, plain_weights), (xla_logs, xla_weights) = runs[False], runs[True]
     assert xla_logs.pop(trainer.GRADS_BAD) == plain_logs.pop(trainer.GRADS_BAD) == 0
     assert xla_logs == pytest.approx(plain_logs, rel=XLA_LOSS_RTOL)
-    diffs = np.concatenate([np.abs(a - b).ravel() for a, b in zip(plain_weights, xla_weights)])
+    stats = [p for p in plain_weights if "/moving_" in p]
+    for path in stats:
+        np.testing.assert_allclose(xla_weights[path], plain_weights[path], rtol=0,
+                                   atol=XLA_STATS_ATOL, err_msg=path)
+    diffs = np.concatenate([np.abs(plain_weights[p] - xla_weights[p]).ravel()
+                            for p in plain_weights if p not in stats])
     assert diffs.max() <= XLA_WEIGHT_ATOL and diffs.mean() <= XLA_WEIGHT_MEAN_ATOL, (
         diffs.max(), diffs.mean())
 
