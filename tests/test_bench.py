@@ -105,6 +105,10 @@ def test_quick_times_only_native_precisions_unless_forced(monkeypatch, features,
     assert (forced.precisions, forced.skipped_precisions) == (("float32", "mixed_bfloat16"), ())
     full = bench.BenchConfig.create(precisions=None)  # without --quick: every default one
     assert (full.precisions, full.skipped_precisions) == (bench.DEFAULT_PRECISIONS, ())
+    # --quick times the default gan update only (the gan steps are its longest part) unless given.
+    assert (quick.gan_updates, full.gan_updates) == (("alternating",), ("alternating", "shared"))
+    assert bench.BenchConfig.create(quick=True, gan_updates=("shared", "alternating")).gan_updates \
+        == ("shared", "alternating")
     results = {"system": {"intra_op_threads": 2, "usable_cores": 2, "cores": 2,
                           "cpu_features": features, "onednn_opts": "default",
                           "tensorflow": tf.__version__, "device": "CPU: x"},

@@ -25,7 +25,8 @@ RSS_TARGET_MB = 3000.0  # peak RSS of the tiled upscale, MB of 10^6 bytes
 INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceiling
 # --quick: fewer calls; a train step or inference stops its timed calls after 10 s (the
 # tensorlayer gan step takes ~35 s per call on an AVX2-only 2-core CPU), so the run stays < 5 min.
-QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0)
+QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0,
+             gan_updates=GAN_UPDATES[:1])  # the default update only: gan steps are the longest
 DEFAULT_PRECISIONS = ("float32", "mixed_bfloat16")
 CEILING_REPEATS = 10  # the ceilings' minimum repeats, also with --quick
 XLA_SUFFIX = "_xla"  # keys of the train steps timed with --jit_compile: init_step_xla_ms, ...

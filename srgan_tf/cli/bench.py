@@ -26,7 +26,8 @@ def define_flags():
     flags.DEFINE_list("sections", sections, f"Subset of {sections}.")
     flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps.")
     flags.DEFINE_list("gan_updates", list(GAN_UPDATES), "Stage gan update modes to time (the "
-                      "first is reported as gan_step_ms).")
+                      f"first is reported as gan_step_ms; --quick: {GAN_UPDATES[0]} only unless "
+                      "given).")
     flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"],
                       "Keras policies: float32, mixed_bfloat16, mixed_float16 (GPUs before 8.0). "
                       "With --quick and this flag not given, only the native ones are timed.")
@@ -74,7 +75,7 @@ def main(argv):
         config = bench.BenchConfig.create(
             quick=FLAGS.quick, sections=tuple(FLAGS.sections), presets=tuple(FLAGS.presets),
             precisions=tuple(FLAGS.precisions) if FLAGS["precisions"].present else None,
-            gan_updates=tuple(FLAGS.gan_updates),
+            gan_updates=tuple(FLAGS.gan_updates) if FLAGS["gan_updates"].present else None,
             batch_size=FLAGS.batch_size,
             lr_patch=FLAGS.lr_patch, matmul_size=FLAGS.matmul_size, conv_size=FLAGS.conv_size,
             conv_feat=FLAGS.conv_feat, hr_dir=FLAGS.hr_dir, infer_preset=FLAGS.infer_preset,
