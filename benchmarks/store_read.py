@@ -2,11 +2,12 @@
 
   python benchmarks/store_read.py [--repeats 200]
 
-On one raw 2040x1356 image (DIV2K's HR size, random pixels) and crop 384, single-threaded,
-median over `--repeats` crops at varying corners: `store.read_crop` (an `os.pread` of the
-crop's 384 full rows), the copy of the crop into a batch array, the same copy horizontally
-flipped and transposed (as `--augment flip_rot90` needs), and the batched bicubic x4 of
-`data.pairs_of_batch` on 16 crops, per crop, in process CPU time (it runs on every core).
+On one raw 2040x1356 image (DIV2K's HR size, random pixels), single-threaded, median over
+`--repeats` crops at varying corners: `store.read_crop` at crop 384 and 96 from the image stored
+in strips of 64, 128 (the default, `store.STRIP_WIDTH`) and 256 columns and as whole rows (one
+strip of 2040: format version 1), the copy of a 384 crop into a batch array, the same copy
+horizontally flipped and transposed (as `--augment flip_rot90` needs), and the batched bicubic
+x4 of `data.pairs_of_batch` on 16 crops, per crop, in process CPU time (it runs on every core).
 """
 
 import argparse
@@ -37,24 +38,29 @@ def main():
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8)
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "image.rgb")
-        rng.integers(0, 256, (HEIGHT, WIDTH, 3), np.uint8).tofile(path)
-        out = np.empty((CROP, CROP, 3), np.uint8)
+        for strip in (64, store.STRIP_WIDTH, 256, WIDTH):
+            path = os.path.join(tmp, f"strips_{strip}.rgb")
+            with open(path, "wb") as f:
+                f.write(store.to_strips(image, strip))
+            for crop in (CROP, 96):
+                out = np.empty((crop, crop, 3), np.uint8)
 
-        def corner(i):
-            return 4 * (i * 37 % ((HEIGHT - CROP) // 4)), 4 * (i * 53 % ((WIDTH - CROP) // 4))
-
-        patch = store.read_crop(path, WIDTH, 0, 0, CROP)
-        rows = {
-            "read_crop (pread of the crop's rows)": lambda i: store.read_crop(
-                path, WIDTH, *corner(i), CROP),
-            "copy into the batch": lambda i: out.__setitem__(Ellipsis, patch),
-            "copy, flipped left-right": lambda i: out.__setitem__(Ellipsis, patch[:, ::-1]),
-            "copy, transposed (rot90)": lambda i: out.__setitem__(Ellipsis, np.rot90(patch)),
-        }
-        for name, fn in rows.items():
-            print(f"{name}: {_median_ms(fn, args.repeats):.3f} ms per crop")
+                def read(i, path=path, strip=strip, crop=crop, out=out):
+                    y, x = 4 * (i * 37 % ((HEIGHT - crop) // 4)), 4 * (i * 53 % ((WIDTH - crop) // 4))
+                    store.read_crop(path, HEIGHT, WIDTH, strip, y, x, crop, out)
+                label = "whole rows" if strip == WIDTH else f"strips of {strip}"
+                print(f"read_crop {crop}, {label}: {_median_ms(read, args.repeats):.3f} ms per crop")
+    patch = image[:CROP, :CROP]
+    out = np.empty((CROP, CROP, 3), np.uint8)
+    rows = {
+        "copy into the batch": lambda i: out.__setitem__(Ellipsis, patch),
+        "copy, flipped left-right": lambda i: out.__setitem__(Ellipsis, patch[:, ::-1]),
+        "copy, transposed (rot90)": lambda i: out.__setitem__(Ellipsis, np.rot90(patch)),
+    }
+    for name, fn in rows.items():
+        print(f"{name}: {_median_ms(fn, args.repeats):.3f} ms per crop")
     batch = tf.constant(rng.integers(0, 256, (BATCH, CROP, CROP, 3), np.uint8))
     bicubic = tf.function(data.pairs_of_batch)
     bicubic(batch)

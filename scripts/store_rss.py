@@ -48,10 +48,12 @@ def make_store(store, count, photos):
     entries = []
     for i in range(count):
         image = np.roll(bases[i % len(bases)], shift=(7 * i, 13 * i), axis=(0, 1))
-        image.tofile(os.path.join(store, store_lib.image_name(i)))
+        with open(os.path.join(store, store_lib.image_name(i)), "wb") as f:
+            f.write(store_lib.to_strips(image, store_lib.STRIP_WIDTH))
         entries.append({"file": store_lib.image_name(i), "source": f"synthetic {i}",
                         "height": height, "width": width})
-    prepare.write_manifest(store, {"synthetic": photos}, entries, count, [], 384)
+    prepare.write_manifest(store, {"synthetic": photos}, entries, count, [], 384,
+                           store_lib.STRIP_WIDTH)
 
 
 def main():

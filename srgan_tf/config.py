@@ -301,6 +301,11 @@ class TrainConfig:
                 raise ValueError(f"recipe {name} must be positive, got {getattr(r, name)}")
         if r.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be positive, got {r.learning_rate}")
+        if not 0 <= r.bn_momentum < 1:
+            raise ValueError(f"--bn_momentum must be in [0, 1), got {r.bn_momentum}")
+        if r.vgg_input_size is not None and r.vgg_input_size < 0:
+            raise ValueError(f"--vgg_input_size must be >= 0 (0: the crop itself), got "
+                             f"{r.vgg_input_size}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")

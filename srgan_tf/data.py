@@ -1,17 +1,19 @@
 """tf.data input pipeline: HR images -> batches of (lr, hr) float32 in [-1, 1].
 
-The images come from files (decoded per read), from a decode-once store (store.py: raw pixels,
-each crop reads only its rows) or from RAM (`cache`). Per element the CPU only reads, crops and
-flips uint8 pixels; the antialiased bicubic x4 downsample runs once per batch.
+The images come from files (decoded per read), from a decode-once store (store.py: raw pixels in
+strips, a crop reads only its rows of the strips it overlaps) or from RAM (`cache`). Per element
+the CPU only reads, crops and flips uint8 pixels; the antialiased bicubic x4 downsample runs once
+per batch.
 
 The stream is a pure function of (seed, element index). Reads come in groups: one image read
 gives `crops_per_image` (N) crops. Elements are laid out in windows of N global batches of B:
 element k = w*N*B + j*B + s is crop j of group g = w*B + s, so each batch holds B different
 images and each read image serves N consecutive batches. Group g belongs to epoch g // per_epoch
 and reads the (g % per_epoch)-th image of that epoch's seeded permutation; the crop, flip and
-rotation of element k are drawn with stateless RNG seeded by (seed, k). Resuming at step s only
-needs s: the pipeline restarts at the window of element s * B and skips to it, yielding exactly
-what an uninterrupted run would have yielded, without saving iterator or shuffle-buffer state.
+rotation of element k are a hash of (seed, k) (`crop_draws`; from a store or RAM computed for a
+whole window in one call). Resuming at step s only needs s: the pipeline restarts at the window
+of element s * B and skips to it, yielding exactly what an uninterrupted run would have yielded,
+without saving iterator or shuffle-buffer state.
 With N = 1 element k is group k.
 
 Under tf.distribute each worker reads only its share of every global batch (`dataset` with an
@@ -50,6 +52,7 @@ class ImageFile:
     width: int
     needs_pil: bool  # not decodable by tf.io.decode_image (e.g. CMYK JPEG)
     raw: bool = False  # a raw uint8 image of a store (store.py), not an image file
+    strip_width: int = 0  # a store image's strip width (store.py)
 
 
 def list_images(hr_dir):
@@ -183,7 +186,8 @@ def store_files(store, crop_size):
       (list of ImageFile with raw=True, the store's manifest as a dict).
     """
     images, manifest = store_lib.open_store(store, crop_size)
-    return [ImageFile(path, height, width, False, raw=True) for path, height, width in images], \
+    return [ImageFile(path, height, width, False, raw=True, strip_width=strip)
+            for path, height, width, strip in images], \
         manifest
 
 
@@ -211,7 +215,7 @@ def decode_image(file):
       numpy uint8 [H, W, 3].
     """
     if file.raw:
-        return store_lib.read_image(file.path, file.height, file.width)
+        return store_lib.read_image(file.path, file.height, file.width, file.strip_width)
     return _decode_file(tf.constant(file.path), tf.constant(file.needs_pil)).numpy()
 
 
@@ -236,53 +240,84 @@ def decode_all(files, workers=None):
     return images
 
 
-def _crop_offsets(height, width, crop_size, seeds):
-    """Top-left corner of a crop drawn on the LR grid (so an LR/HR pair can't drift apart)."""
-    max_y = (height - crop_size) // SCALE + 1
-    max_x = (width - crop_size) // SCALE + 1
-    y = tf.random.stateless_uniform([], seeds[0], 0, max_y, dtype=tf.int32) * SCALE
-    x = tf.random.stateless_uniform([], seeds[1], 0, max_x, dtype=tf.int32) * SCALE
-    return y, x
+# Per-element draws: SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number
+# generators", OOPSLA 2014) read at position DRAWS * k + d of the sequence seeded by the stream's
+# seed. A pure function of (seed, element index k) made of elementwise uint64 ops, so the draws of
+# a whole batch take one vectorised call (TensorFlow's stateless RNG ops take one seed per call).
+_DRAWS = 4  # per element: crop row, crop column, flip, rotation
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment
+_MIX = ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB))  # its finaliser's shifts, multipliers
 
 
-def _augment_draws(seeds, augment):
-    """The flip (0 or 1) and the rotation (quarter turns 0-3) `_augmented` draws, int32."""
-    zero = tf.constant(0, tf.int32)
-    if augment == "none":
-        return zero, zero
-    flip = tf.random.stateless_uniform([], seeds[2], 0, 2, dtype=tf.int32)
-    if augment == "flip":
-        return flip, zero
-    return flip, tf.random.stateless_uniform([], seeds[3], 0, 4, dtype=tf.int32)
+def _mix64(z):
+    """SplitMix64's finaliser: a bijective hash of uint64 [N]."""
+    for shift, multiplier in _MIX:
+        z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(shift, tf.uint64)))
+        z = z * tf.constant(multiplier, tf.uint64)
+    return tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(31, tf.uint64)))
 
 
-def _augmented(hr_u8, seeds, augment):
-    """Random horizontal flip ("flip"), and rotation by a multiple of 90 degrees ("flip_rot90")."""
-    if augment == "none":
-        return hr_u8
-    flip, rotation = _augment_draws(seeds, augment)
-    hr_u8 = tf.cond(flip > 0, lambda: tf.image.flip_left_right(hr_u8), lambda: hr_u8)
+def _uniform_ints(seed, indices, draw, bounds):
+    """Draw number `draw` of the elements `indices` (int64 [N]): int32 [N] in [0, bounds)."""
+    position = tf.cast(indices, tf.uint64) * _DRAWS + draw + 1
+    z = _mix64(_mix64(tf.cast(seed, tf.uint64)) + position * tf.constant(_GOLDEN_GAMMA, tf.uint64))
+    high = tf.bitwise.right_shift(z, tf.constant(32, tf.uint64))  # 32 random bits
+    # Multiply-shift maps them onto [0, bounds) (bias below bounds / 2**32).
+    scaled = tf.bitwise.right_shift(high * tf.cast(bounds, tf.uint64), tf.constant(32, tf.uint64))
+    return tf.cast(scaled, tf.int32)
+
+
+def crop_draws(seed, indices, heights, widths, crop_size, augment):
+    """The crops of the elements `indices`, a pure function of (seed, element index).
+
+    Args:
+      seed: the stream's integer seed.
+      indices: int64 [N] element indices.
+      heights, widths: int32 [N], the sizes of the images the crops come from (>= crop_size).
+      crop_size: HR crop side, a multiple of 4.
+      augment: one of AUGMENTS.
+    Returns:
+      int32 [N, 4] rows (y, x, flip, rotation): the top-left corner, on the LR grid so that an
+      LR/HR pair can't drift apart; a horizontal flip (0 or 1, "flip" and "flip_rot90"); then
+      quarter turns counter-clockwise (0-3, "flip_rot90"). Draws an augmentation doesn't use are 0.
+    """
+    seed = tf.cast(tf.cast(seed, tf.int64), tf.uint64)
+    indices = tf.convert_to_tensor(indices, tf.int64)
+    heights, widths = (tf.convert_to_tensor(v, tf.int32) for v in (heights, widths))
+    y = _uniform_ints(seed, indices, 0, (heights - crop_size) // SCALE + 1) * SCALE
+    x = _uniform_ints(seed, indices, 1, (widths - crop_size) // SCALE + 1) * SCALE
+    zero = tf.zeros_like(y)
+    flip = _uniform_ints(seed, indices, 2, 2) if augment != "none" else zero
+    rotation = _uniform_ints(seed, indices, 3, 4) if augment == "flip_rot90" else zero
+    return tf.stack([y, x, flip, rotation], axis=1)
+
+
+def apply_crop(image, draw, crop_size, augment):
+    """Cuts one crop of `crop_draws` (row `draw`, int32 [4]) out of `image` (uint8 [H, W, 3]):
+    the crop, then the horizontal flip, then the quarter turns (as `_read_batch` does)."""
+    y, x, flip, rotation = tf.unstack(draw)
+    hr = image[y:y + crop_size, x:x + crop_size]
+    if augment != "none":
+        hr = tf.cond(flip > 0, lambda: tf.image.flip_left_right(hr), lambda: hr)
     if augment == "flip_rot90":
-        hr_u8 = tf.image.rot90(hr_u8, rotation)
-    return hr_u8
+        hr = tf.image.rot90(hr, rotation)
+    return tf.ensure_shape(hr, [crop_size, crop_size, 3])
 
 
 def random_crop(image, crop_size, seed, augment="flip_rot90"):
-    """Draws one augmented HR crop of a decoded image.
+    """Draws one augmented HR crop of a decoded image (`crop_draws`, then `apply_crop`).
 
     Args:
       image: uint8 [H, W, 3], H and W >= crop_size.
       crop_size: HR crop side, a multiple of 4.
-      seed: int64 [2] stateless seed (the stream's seed and the element index).
+      seed: int64 [2]: the stream's seed and the element index.
       augment: one of AUGMENTS.
     Returns:
       uint8 [crop_size, crop_size, 3].
     """
-    seeds = tf.random.experimental.stateless_split(seed, 4)
     shape = tf.shape(image)
-    y, x = _crop_offsets(shape[0], shape[1], crop_size, seeds)
-    hr = _augmented(image[y:y + crop_size, x:x + crop_size], seeds, augment)
-    return tf.ensure_shape(hr, [crop_size, crop_size, 3])
+    draw = crop_draws(seed[0], seed[1:], shape[:1], shape[1:2], crop_size, augment)[0]
+    return apply_crop(image, draw, crop_size, augment)
 
 
 def pairs_of_batch(hr_u8):
@@ -368,10 +403,6 @@ class TrainingData:
         self.steps_per_epoch = max(1, crops_per_image * self.per_epoch // batch_size)
         self._images = None  # decoded images (cache)
 
-    def _seeds_of(self, index):
-        return tf.random.experimental.stateless_split(
-            tf.stack([tf.constant(self.seed, tf.int64), index]), 4)
-
     @property
     def _from_pixels(self):
         """Whether crops are read from decoded pixels (a store or the RAM cache), not files."""
@@ -387,35 +418,31 @@ class TrainingData:
 
         def from_file(file_index, indices):
             image = _decode_file(paths[file_index], needs_pil[file_index])
-            return tf.stack([random_crop(image, crop, tf.stack([tf.constant(seed, tf.int64),
-                                                               indices[j]]), augment)
-                             for j in range(count)])
+            shape = tf.shape(image)
+            draws = crop_draws(seed, indices, tf.fill([count], shape[0]),
+                               tf.fill([count], shape[1]), crop, augment)
+            return tf.stack([apply_crop(image, draws[j], crop, augment) for j in range(count)])
         return from_file
 
-    def _group_draws(self):
-        """Store or RAM: a function (file index, element indices int64 [N]) -> the draws of the N
-        crops, int32 [N, 5] rows (file index, y, x, flip, rotation), the same draws as
-        `random_crop` takes from each element's seed. `_read_batch` then reads the pixels."""
-        crop, augment, count = self.crop_size, self.augment, self.crops_per_image
+    def _draws_of(self, file_indices, indices):
+        """Store or RAM: the draws of elements `indices` (int64 [...]) read from the files
+        `file_indices` (same shape): int32 [..., 5] rows (file index, y, x, flip, rotation), the
+        same crops as `random_crop` takes. `_read_batch` then reads the pixels."""
         heights = tf.constant([f.height for f in self.files], tf.int32)
         widths = tf.constant([f.width for f in self.files], tf.int32)
-
-        def draws(file_index, indices):
-            rows = []
-            for j in range(count):
-                seeds = self._seeds_of(indices[j])
-                y, x = _crop_offsets(heights[file_index], widths[file_index], crop, seeds)
-                flip, rotation = _augment_draws(seeds, augment)
-                rows.append(tf.stack([tf.cast(file_index, tf.int32), y, x, flip, rotation]))
-            return tf.stack(rows)
-        return draws
+        files = tf.reshape(tf.cast(file_indices, tf.int32), [-1])
+        draws = crop_draws(self.seed, tf.reshape(indices, [-1]), tf.gather(heights, files),
+                           tf.gather(widths, files), self.crop_size, self.augment)
+        rows = tf.concat([files[:, None], draws], axis=1)
+        return tf.reshape(rows, tf.concat([tf.shape(indices), [5]], axis=0))
 
     def _read_batch(self):
         """Store or RAM: a function int32 [b, 5] draws -> uint8 [b, c, c, 3] crops.
 
-        One call per batch reads every crop straight into the batch (rows of a raw store file,
-        or a slice of a cached image), flipped and rotated as `random_crop` does: per patch only
-        the read and one copy, no per-element tf.data work on pixels (docs/data.md).
+        One call per batch reads every crop straight into the batch (the rows it covers of each
+        strip of a raw store file, or a slice of a cached image), flipped and rotated as
+        `random_crop` does: per patch only the read and one copy, no per-element tf.data work
+        (docs/data.md).
         """
         crop = self.crop_size
         if self.cache:
@@ -423,18 +450,20 @@ class TrainingData:
                 self._images = decode_all(self.files)
             images = self._images
 
-            def read(file_index, y, x):
+            def read(file_index, y, x, out=None):
                 return images[file_index][y:y + crop, x:x + crop]
         else:
-            paths = [f.path for f in self.files]
-            widths = [f.width for f in self.files]
+            sizes = [(f.path, f.height, f.width, f.strip_width) for f in self.files]
 
-            def read(file_index, y, x):
-                return store_lib.read_crop(paths[file_index], widths[file_index], y, x, crop)
+            def read(file_index, y, x, out=None):
+                return store_lib.read_crop(*sizes[file_index], y, x, crop, out)
 
         def read_batch(draws):
             out = np.empty((len(draws), crop, crop, 3), np.uint8)
             for i, (file_index, y, x, flip, rotation) in enumerate(draws.tolist()):
+                if not (flip or rotation or self.cache):  # straight into the batch
+                    read(file_index, y, x, out[i])
+                    continue
                 patch = read(file_index, y, x)
                 if flip:  # tf.image.flip_left_right
                     patch = patch[:, ::-1]
@@ -475,10 +504,9 @@ class TrainingData:
             raise ValueError(f"--batch_size {batch} must be a multiple of the {replicas} replicas "
                              f"in sync (and these of the {pipelines} workers)")
         share = batch // pipelines  # elements of each global batch this pipeline reads
-        # From pixels (store or RAM) the per-element stream carries only each crop's draws and
-        # the pixels are read once per batch; from image files, the crops themselves.
+        # From pixels (store or RAM) the stream carries the draws of whole windows and the pixels
+        # are read once per batch; from image files, the crops themselves.
         pixels = self._from_pixels
-        group_crops = self._group_draws() if pixels else self._group_crops()
         first_group = start // window * batch
 
         def epoch_groups(epoch):
@@ -487,47 +515,58 @@ class TrainingData:
             group = epoch * per_epoch + tf.range(per_epoch, dtype=tf.int64)
             return tf.data.Dataset.from_tensor_slices((group, order[:per_epoch]))
 
-        def crops_of_group(group, file_index):
-            # Group g = w*B + s serves elements w*N*B + j*B + s, j = 0 .. N-1.
-            indices = group // batch * window + tf.range(count, dtype=tf.int64) * batch \
+        def indices_of(group):
+            # Group g = w*B + s serves elements w*N*B + j*B + s, j = 0 .. N-1: int64 [..., N].
+            group = group[..., None]
+            return group // batch * window + tf.range(count, dtype=tf.int64) * batch \
                 + group % batch
-            return group_crops(file_index, indices), indices
-
-        def crops_first(c):  # [share, N, ...] -> [N, share, ...]
-            return tf.transpose(c, [1, 0] + list(range(2, len(c.shape))))
 
         ds = tf.data.Dataset.counter(first_group // per_epoch).flat_map(epoch_groups)
         ds = ds.skip(first_group % per_epoch)
         if pipelines > 1:  # group g feeds slot g % B of its global batches
             ds = ds.filter(lambda group, _: (group % batch) // share == pipeline)
-        ds = ds.map(crops_of_group, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        if count > 1:  # [share groups, N crops] -> N rows of `share` elements, row by row
-            ds = ds.batch(share, drop_remainder=True).map(
-                lambda c, i: (crops_first(c), tf.transpose(i)))
-            ds = ds.unbatch()
-        ds = ds.unbatch()  # (uint8 HR crop, or its draws; element index)
-        ds = ds.skip(start % window // batch * share)
         local = batch // replicas
-        realistic = self.degradation == "realistic"
-        if pixels and not realistic:  # read and downsample each batch in one call
-            read_batch = self._read_batch()
-            ds = ds.batch(local, drop_remainder=True).map(
-                lambda draws, index: pairs_of_batch(read_batch(draws)),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        elif realistic:  # per element, seeded by its index
-            if pixels:
-                read_batch = self._read_batch()
-                ds = ds.batch(local, drop_remainder=True).map(
-                    lambda draws, index: (read_batch(draws), index),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
-            ds = ds.map(lambda hr_u8, index: realistic_pair(hr_u8, tf.stack(
+        if pixels:
+            # The groups of one window (this pipeline's share) -> their N rows of draws, all in
+            # one vectorised call; each row is split into the batches of the local replicas.
+            def window_draws(groups, file_indices):
+                indices = indices_of(groups)  # [share, N]
+                draws = self._draws_of(tf.repeat(file_indices[:, None], count, axis=1), indices)
+                return tf.transpose(draws, [1, 0, 2]), tf.transpose(indices)
+
+            def local_batches(draws, indices):  # [share, ...] -> [share / local, local, ...]
+                return (tf.reshape(draws, [share // local, local, 5]),
+                        tf.reshape(indices, [share // local, local]))
+            ds = ds.batch(share, drop_remainder=True).map(window_draws).unbatch()
+            ds = ds.skip(start % window // batch).map(local_batches).unbatch()
+            read = self._read_batch()  # draws -> uint8 crops, in the same map as the downsample
+        else:
+            group_crops = self._group_crops()
+
+            def crops_of_group(group, file_index):
+                indices = indices_of(group)
+                return group_crops(file_index, indices), indices
+
+            def crops_first(c):  # [share, N, ...] -> [N, share, ...]
+                return tf.transpose(c, [1, 0] + list(range(2, len(c.shape))))
+            ds = ds.map(crops_of_group, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            if count > 1:  # [share groups, N crops] -> N rows of `share` elements, row by row
+                ds = ds.batch(share, drop_remainder=True).map(
+                    lambda c, i: (crops_first(c), tf.transpose(i)))
+                ds = ds.unbatch()
+            ds = ds.unbatch()  # (uint8 HR crop, element index)
+            ds = ds.skip(start % window // batch * share).batch(local, drop_remainder=True)
+            read = tf.identity  # the crops themselves
+        if self.degradation == "realistic":  # per element, seeded by its index
+            ds = ds.map(lambda x, index: (read(x), index), num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+            ds = ds.unbatch().map(lambda hr_u8, index: realistic_pair(hr_u8, tf.stack(
                 [tf.constant(seed, tf.int64), index])), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
             ds = ds.batch(local, drop_remainder=True)
-        else:  # image files: one bicubic per batch
-            ds = ds.batch(local, drop_remainder=True).map(
-                lambda hr_u8, index: pairs_of_batch(hr_u8),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        else:  # one bicubic per batch
+            ds = ds.map(lambda x, index: pairs_of_batch(read(x)),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def distributed_dataset(self, strategy, start_step=0):

@@ -109,6 +109,13 @@ def test_quick_times_only_native_precisions_unless_forced(monkeypatch, features,
     assert (quick.gan_updates, full.gan_updates) == (("alternating",), ("alternating", "shared"))
     assert bench.BenchConfig.create(quick=True, gan_updates=("shared", "alternating")).gan_updates \
         == ("shared", "alternating")
+    # ... of the first preset only unless --presets is given, and inference up to 256x256.
+    assert (quick.resolved_gan_presets, full.resolved_gan_presets) == (("tensorlayer",),
+                                                                       ("tensorlayer", "paper"))
+    given = bench.BenchConfig.create(quick=True, presets=("paper", "tensorlayer"))
+    assert given.resolved_gan_presets == ("paper", "tensorlayer")
+    assert (quick.infer_sizes, full.infer_sizes) == ((128, 256), (128, 512))
+    assert bench.BenchConfig.create(quick=True, infer_sizes=(64,)).infer_sizes == (64,)
     results = {"system": {"intra_op_threads": 2, "usable_cores": 2, "cores": 2,
                           "cpu_features": features, "onednn_opts": "default",
                           "tensorflow": tf.__version__, "device": "CPU: x"},
@@ -125,7 +132,7 @@ def test_tiny_run_has_the_json_shape(tmp_path):
     hr_dir = tmp_path / "hr"
     write_images(hr_dir, [(64, 64)] * 4)
     config = bench.BenchConfig(
-        presets=("tensorlayer",), batch_size=2, lr_patch=8, matmul_size=64, conv_size=16,
+        presets=("tensorlayer", "paper"), gan_presets=("tensorlayer",), batch_size=2, lr_patch=8, matmul_size=64, conv_size=16,
         conv_feat=8, hr_dir=str(hr_dir), infer_sizes=(8, 16), upscale_size=32, warmup=0,
         repeats=1, pipeline_batches=1, recipe_overrides=TINY, pipeline_crop=32, pipeline_images=4,
         pipeline_image_size=(48, 64))  # figures meaningless, shape kept
@@ -138,8 +145,10 @@ def test_tiny_run_has_the_json_shape(tmp_path):
     for key in ("matmul_gflops", "conv_gflops"):
         assert set(results[key]) == {"float32", "bfloat16"}
         assert all(map(positive, results[key].values()))
+    # The gan steps of `gan_presets` only (what --quick does), the init steps of every preset.
+    assert set(results["init_step_ms"]) == {"tensorlayer", "paper"}
+    assert set(results["gan_step_ms"]) == {"tensorlayer"}
     for key in ("init_step_ms", "gan_step_ms"):
-        assert set(results[key]) == {"tensorlayer"}
         assert set(results[key]["tensorlayer"]) == {"float32", "mixed_bfloat16"}
         assert all(map(positive, results[key]["tensorlayer"].values()))
     assert positive(results["pipeline_patches_per_s"])

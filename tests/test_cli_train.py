@@ -40,6 +40,10 @@ def _error_line(result):
      "--gan_update=both: value should be one of <alternating|shared>"),
     (["--stage", "gan", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",
       "none"], "--stage gan needs init weights"),
+    (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--bn_momentum",
+      "1.5"], "--bn_momentum must be in [0, 1), got 1.5"),
+    (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample",
+      "--vgg_input_size", "-1"], "--vgg_input_size must be >= 0 (0: the crop itself), got -1"),
     (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",
       "missing.h5"], "--vgg_weights must be 'imagenet', 'none' or an existing .h5 file"),
 ])
@@ -61,6 +65,16 @@ def test_folder_without_usable_images_exits_2(tmp_path):
     assert result.returncode == 2
     assert "no usable training images" in _error_line(result)[0]
     assert "tiny.png" in result.stderr  # the skipped file is named
+
+
+def test_recipe_flags_are_kept_in_config_json(tmp_path):
+    result = _train("--stage", "init", "--steps", "0", "--checkpoint_dir", str(tmp_path / "run"),
+                    "--hr_dir", str(REPO / "data" / "sample"), "--crop_size", "64",
+                    "--batch_size", "2", "--vgg_weights", "none", "--bn_momentum", "0.99",
+                    "--vgg_input_size", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    recipe = json.loads((tmp_path / "run" / "init" / "config.json").read_text())["recipe"]
+    assert (recipe["bn_momentum"], recipe["vgg_input_size"]) == (0.99, 0)
 
 
 @pytest.mark.slow

@@ -342,7 +342,7 @@ def test_cache_beyond_2gb(tmp_path):
             for row in range(top, top + crop):
                 f.seek((row * side + top) * 3)
                 f.write(bytes([i + 1]) * crop * 3)
-        files.append(data.ImageFile(str(path), side, side, False, raw=True))
+        files.append(data.ImageFile(str(path), side, side, False, raw=True, strip_width=side))
     stream = data.TrainingData(files, crop, batch_size=4, seed=0, cache=True)
     lr, hr = next(iter(stream.dataset()))
     assert sum(image.nbytes for image in stream._images) > 2 ** 31
@@ -398,3 +398,48 @@ def test_realistic_lr_of_element_k_is_drawn_from_seed_and_k(image_dir, crops):
             expected = degradations.realistic_lr(tf.cast(hr_u8, tf.float32) / 255.0, seed)
             np.testing.assert_allclose(lr[s].numpy(), imaging.unit_to_signed(expected).numpy(),
                                        atol=1e-6)
+
+
+def _splitmix64(seed, position):
+    """SplitMix64 (Steele, Lea and Flood 2014) in numpy: value `position` of the sequence of
+    `seed`, the reference of `data.crop_draws`."""
+    def mix(z):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+    with np.errstate(over="ignore"):
+        return mix(mix(np.uint64(seed)) + np.uint64(position) * np.uint64(0x9E3779B97F4A7C15))
+
+
+def test_crop_draws_are_splitmix64_of_the_seed_and_element_index():
+    indices = np.array([0, 1, 7, 10**9, 2**40 + 3], np.int64)
+    heights = np.array([100, 384, 1356, 500, 97], np.int32)
+    widths = np.array([200, 388, 2040, 96, 4000], np.int32)
+    draws = data.crop_draws(5, indices, heights, widths, 96, "flip_rot90").numpy()
+    for row, k, h, w in zip(draws, indices, heights, widths):
+        bounds = (int(h - 96) // 4 + 1, int(w - 96) // 4 + 1, 2, 4)
+        expected = [int((int(_splitmix64(5, 4 * int(k) + d + 1)) >> 32) * b >> 32)
+                    for d, b in enumerate(bounds)]
+        assert list(row) == [expected[0] * 4, expected[1] * 4, expected[2], expected[3]]
+        # One element alone draws what it draws in a batch: a pure function of (seed, k).
+        alone = data.crop_draws(5, [k], [h], [w], 96, "flip_rot90").numpy()[0]
+        np.testing.assert_array_equal(alone, row)
+    flips_only = data.crop_draws(5, indices, heights, widths, 96, "flip").numpy()
+    np.testing.assert_array_equal(flips_only[:, :3], draws[:, :3])
+    assert not flips_only[:, 3].any()
+    assert not data.crop_draws(5, indices, heights, widths, 96, "none").numpy()[:, 2:].any()
+
+
+def test_crop_draws_are_uniform_and_independent():
+    n = 40_000
+    draws = data.crop_draws(11, np.arange(n, dtype=np.int64), np.full(n, 96 + 4 * 9, np.int32),
+                            np.full(n, 96 + 4 * 4, np.int32), 96, "flip_rot90").numpy()
+    for column, bound in ((0, 10), (1, 5), (2, 2), (3, 4)):
+        values = draws[:, column] // (4 if column < 2 else 1)
+        counts = np.bincount(values, minlength=bound)
+        assert len(counts) == bound and values.min() == 0
+        # Chi-square against uniform, far below its 0.1% critical value (27.9 for 9 dof).
+        chi2 = ((counts - n / bound) ** 2 / (n / bound)).sum()
+        assert chi2 < 28, (column, counts)
+    joint = np.bincount(draws[:, 0] // 4 * 5 + draws[:, 1] // 4, minlength=50)
+    assert ((joint - n / 50) ** 2 / (n / 50)).sum() < 86  # 0.1% critical value, 49 dof

@@ -27,28 +27,47 @@ def _scan(folder, crop=32):
     return data.scan_images(data.list_images(str(folder)), crop)[0]
 
 
-def test_store_round_trip_is_pixel_exact(tmp_path):
+@pytest.mark.parametrize("strip_width", [store.STRIP_WIDTH, 20])
+def test_store_round_trip_is_pixel_exact(tmp_path, strip_width):
     hr = tmp_path / "hr"
     write_images(hr, [(48, 56), (64, 64)])
     rgb = np.asarray(Image.open(hr / "img00.png"))
     Image.fromarray(rgb).convert("CMYK").save(hr / "cmyk.jpg")  # decoded through PIL
     Image.fromarray(rgb.mean(axis=2).astype(np.uint8)).save(hr / "gray.png")
     out = tmp_path / "store"
-    manifest = prepare.write_store(str(out), hr_dir=str(hr), min_size=32)
+    manifest = prepare.write_store(str(out), hr_dir=str(hr), min_size=32, strip_width=strip_width)
+    assert manifest["strip_width"] == strip_width
     stored, read_back = data.store_files(str(out), 32)
     assert read_back == manifest and manifest["usable"] == len(stored) == 4
     for file, entry in zip(_scan(hr), manifest["images"]):
         assert entry["source"] == file.path
         expected = data.decode_image(file)
-        image = store.read_image(os.path.join(out, entry["file"]), entry["height"], entry["width"])
-        np.testing.assert_array_equal(image, expected)
-        np.testing.assert_array_equal(store.read_crop(os.path.join(out, entry["file"]),
-                                                      entry["width"], 8, 12, 32),
-                                      expected[8:40, 12:44])
+        path = os.path.join(out, entry["file"])
+        size = (entry["height"], entry["width"], strip_width)
+        np.testing.assert_array_equal(store.read_image(path, *size), expected)
+        # Crops inside one strip, across two and across three (with 20-column strips).
+        for y, x in ((8, 12), (0, 0), (16, 4), (4, entry["width"] - 32)):
+            np.testing.assert_array_equal(store.read_crop(path, *size, y, x, 32),
+                                          expected[y:y + 32, x:x + 32])
+
+
+def test_version_1_store_of_whole_rows_still_reads(tmp_path):
+    hr, out = _store(tmp_path)
+    files = _scan(hr)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for file, entry in zip(files, manifest["images"]):  # rewrite as version 1: whole rows
+        data.decode_image(file).tofile(out / entry["file"])
+    del manifest["strip_width"]
+    (out / "manifest.json").write_text(json.dumps(dict(manifest, format_version=1)))
+    stored = data.store_files(str(out), 32)[0]
+    assert [f.strip_width for f in stored] == [f.width for f in stored]
+    from_files = [hr.numpy() for _, hr in data.TrainingData(files, 32, 3, seed=5).dataset().take(3)]
+    from_store = [hr.numpy() for _, hr in data.TrainingData(stored, 32, 3, seed=5).dataset().take(3)]
+    np.testing.assert_array_equal(np.stack(from_files), np.stack(from_store))
 
 
 def test_store_streams_the_same_batches_as_the_files(tmp_path):
-    hr, out = _store(tmp_path)
+    hr, out = _store(tmp_path, strip_width=20)  # 32-pixel crops span two or three strips
     stored = data.store_files(str(out), 32)[0]
     # The store reads each batch's crops in one call, flipped and rotated in numpy; the files
     # path crops and augments per element in TensorFlow: the same draws give the same pixels.

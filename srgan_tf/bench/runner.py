@@ -60,12 +60,13 @@ def run_benchmark(config):
         if stage not in sections:
             continue
         modes = config.gan_updates if stage == "gan" else (None,)
+        presets = config.resolved_gan_presets if stage == "gan" else config.presets
         for jit in config.jit_compile:
             key = f"{stage}_step{XLA_SUFFIX if jit else ''}"
             by_mode = {mode: {preset: {policy: measure_step(config, stage, preset, policy, jit,
                                                             mode)
                                        for policy in config.precisions}
-                              for preset in config.presets} for mode in modes}
+                              for preset in presets} for mode in modes}
             steps = by_mode[modes[0]]
             details[key] = steps
             if stage == "gan":

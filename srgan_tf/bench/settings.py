@@ -25,8 +25,10 @@ RSS_TARGET_MB = 3000.0  # peak RSS of the tiled upscale, MB of 10^6 bytes
 INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceiling
 # --quick: fewer calls; a train step or inference stops its timed calls after 10 s (the
 # tensorlayer gan step takes ~35 s per call on an AVX2-only 2-core CPU), so the run stays < 5 min.
+# The gan steps are its longest part: --quick times the default update of the default preset only
+# (unless --gan_updates / --presets are given), and inference up to a 256x256 input.
 QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0,
-             gan_updates=GAN_UPDATES[:1])  # the default update only: gan steps are the longest
+             gan_updates=GAN_UPDATES[:1], gan_presets=PRESETS[:1], infer_sizes=(128, 256))
 DEFAULT_PRECISIONS = ("float32", "mixed_bfloat16")
 CEILING_REPEATS = 10  # the ceilings' minimum repeats, also with --quick
 XLA_SUFFIX = "_xla"  # keys of the train steps timed with --jit_compile: init_step_xla_ms, ...
@@ -51,6 +53,7 @@ class BenchConfig:
     precisions: Tuple[str, ...] = DEFAULT_PRECISIONS
     skipped_precisions: Tuple[str, ...] = ()  # default ones --quick left out: not native here
     gan_updates: Tuple[str, ...] = GAN_UPDATES  # gan step modes timed; the first is gan_step_ms
+    gan_presets: Optional[Tuple[str, ...]] = None  # presets of the gan steps (None: `presets`)
     batch_size: int = 16  # train batch, and batch of the conv ceiling
     lr_patch: int = 24  # LR side of the train patches; HR side is 4x
     matmul_size: int = 4096  # square matmul of the matmul ceiling
@@ -92,8 +95,15 @@ class BenchConfig:
                 logging.warning("--quick times %s only: %s is emulated on this machine (--precisions "
                                 "forces it)", ",".join(values["precisions"]),
                                 ",".join(values["skipped_precisions"]))
+        if overrides.get("presets") is not None:  # given presets are timed in both stages
+            values.pop("gan_presets", None)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(quick=quick, **values)
+
+    @property
+    def resolved_gan_presets(self):
+        """The presets whose gan steps are timed."""
+        return self.gan_presets if self.gan_presets is not None else self.presets
 
     @property
     def resolved_hr_dir(self):
@@ -111,7 +121,8 @@ class BenchConfig:
         for name, given, allowed in (("sections", self.sections, SECTIONS),
                                      ("presets", self.presets, PRESETS),
                                      ("precisions", self.precisions, tuple(COMPUTE_DTYPES)),
-                                     ("gan_updates", self.gan_updates, GAN_UPDATES)):
+                                     ("gan_updates", self.gan_updates, GAN_UPDATES),
+                                     ("gan_presets", self.resolved_gan_presets, PRESETS)):
             bad = [g for g in given if g not in allowed]
             if bad or not given:
                 raise ValueError(f"--{name} must be a comma list of {', '.join(allowed)}, got "

@@ -21,10 +21,13 @@ def define_flags():
     sections = "ceilings,init,gan,pipeline,inference,upscale"
     flags.DEFINE_bool("quick", False, "Fewer repeats (1 warm-up, median of 3, timed calls of a "
                       "step stop after 10 s), same shapes; the tiled upscale stops after 30 s (its "
-                      "peak RSS so far is reported); without --precisions, native precisions only.")
+                      "peak RSS so far is reported); unless given: native --precisions only, the "
+                      "gan step of the first preset in its default update only, --infer_sizes "
+                      "128,256.")
     flags.DEFINE_string("output_json", None, "Writes every figure to this JSON file.")
     flags.DEFINE_list("sections", sections, f"Subset of {sections}.")
-    flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps.")
+    flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps (--quick: the gan step "
+                      f"of {PRESETS[0]} only unless given).")
     flags.DEFINE_list("gan_updates", list(GAN_UPDATES), "Stage gan update modes to time (the "
                       f"first is reported as gan_step_ms; --quick: {GAN_UPDATES[0]} only unless "
                       "given).")
@@ -40,7 +43,8 @@ def define_flags():
                         "../shared/data/SunHays80 beside the repository, else data/sample).")
     flags.DEFINE_string("infer_preset", "tensorlayer", "Generator of the inference and upscale "
                         "figures.")
-    flags.DEFINE_list("infer_sizes", ["128", "512"], "LR input sides of the inference figures.")
+    flags.DEFINE_list("infer_sizes", ["128", "512"], "LR input sides of the inference figures "
+                      "(--quick: 128,256 unless given).")
     flags.DEFINE_integer("upscale_size", 2048, "LR side of the tiled upscale's input.")
     flags.DEFINE_integer("upscale_tile", None, "--tile of the upscale CLI (default: its own).")
     flags.DEFINE_float("upscale_timeout", None, "Stops the upscale after this many seconds "
@@ -73,13 +77,15 @@ def main(argv):
 
     try:
         config = bench.BenchConfig.create(
-            quick=FLAGS.quick, sections=tuple(FLAGS.sections), presets=tuple(FLAGS.presets),
+            quick=FLAGS.quick, sections=tuple(FLAGS.sections),
+            presets=tuple(FLAGS.presets) if FLAGS["presets"].present else None,
             precisions=tuple(FLAGS.precisions) if FLAGS["precisions"].present else None,
             gan_updates=tuple(FLAGS.gan_updates) if FLAGS["gan_updates"].present else None,
             batch_size=FLAGS.batch_size,
             lr_patch=FLAGS.lr_patch, matmul_size=FLAGS.matmul_size, conv_size=FLAGS.conv_size,
             conv_feat=FLAGS.conv_feat, hr_dir=FLAGS.hr_dir, infer_preset=FLAGS.infer_preset,
-            infer_sizes=infer_sizes, upscale_size=FLAGS.upscale_size,
+            infer_sizes=infer_sizes if FLAGS["infer_sizes"].present else None,
+            upscale_size=FLAGS.upscale_size,
             upscale_tile=FLAGS.upscale_tile, upscale_timeout=FLAGS.upscale_timeout,
             warmup=FLAGS.warmup, repeats=FLAGS.repeats, jit_compile=jit_compile).validate()
     except (ValueError, FileNotFoundError) as e:

@@ -29,6 +29,9 @@ def define_flags():
     flags.DEFINE_integer("batch_size", None, "Global batch size (recipe: 16).")
     flags.DEFINE_integer("crop_size", None, "HR crop side, a multiple of 4 (tensorlayer 384, paper 96).")
     flags.DEFINE_float("learning_rate", None, "Adam learning rate (recipe: 1e-4).")
+    flags.DEFINE_float("bn_momentum", None, "BatchNorm momentum of both networks (recipe: 0.9).")
+    flags.DEFINE_integer("vgg_input_size", None, "Side VGG19 sees (tensorlayer: the crop resized "
+                         "to 224; paper: the crop itself); 0 = the crop itself.")
     flags.DEFINE_integer("decay_every", None, "gan stage: epochs between lr x0.1 decays "
                          "(tensorlayer: 1000 epochs; replaces the paper preset's 10^5 steps).")
     flags.DEFINE_enum("gan_update", None, list(GAN_UPDATES),
@@ -88,7 +91,8 @@ def config_from_flags():
                                 decay_every=FLAGS.decay_every, gan_update=FLAGS.gan_update,
                                 icnr=FLAGS.icnr, gan_freeze_bn=FLAGS.gan_freeze_bn,
                                 init_freeze_bn=FLAGS.init_freeze_bn,
-                                augment=FLAGS.augment)
+                                augment=FLAGS.augment, bn_momentum=FLAGS.bn_momentum,
+                                vgg_input_size=FLAGS.vgg_input_size)
     return TrainConfig(
         stage=FLAGS.stage, checkpoint_dir=FLAGS.checkpoint_dir, hr_dir=FLAGS.hr_dir,
         tfds=FLAGS.tfds, tfds_data_dir=FLAGS.tfds_data_dir, store=FLAGS.store, recipe=recipe,

@@ -18,7 +18,7 @@ from srgan_tf import store as store_lib
 from srgan_tf.config import SCALE
 
 
-def write_manifest(folder, source, entries, scanned, skipped, min_size):
+def write_manifest(folder, source, entries, scanned, skipped, min_size, strip_width):
     """Writes STORE/manifest.json for the raw images `entries` already in `folder`.
 
     Args:
@@ -28,6 +28,7 @@ def write_manifest(folder, source, entries, scanned, skipped, min_size):
       scanned: number of image files looked at.
       skipped: list of (path, reason) of the unusable ones.
       min_size: smallest side that was accepted.
+      strip_width: the images' strip width (store.py).
     Returns:
       the manifest, as a dict.
     """
@@ -35,7 +36,7 @@ def write_manifest(folder, source, entries, scanned, skipped, min_size):
     manifest = {
         "format": store_lib.FORMAT, "format_version": store_lib.FORMAT_VERSION,
         "source": source, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "min_size": min_size,
+        "min_size": min_size, "strip_width": strip_width,
         "max_crop": smallest - smallest % SCALE,  # the largest --crop_size it serves
         "scanned": scanned, "usable": len(entries),
         "skipped": [{"path": p, "reason": r} for p, r in skipped],
@@ -47,7 +48,7 @@ def write_manifest(folder, source, entries, scanned, skipped, min_size):
 
 
 def write_store(output, hr_dir=None, tfds=None, tfds_data_dir=None, min_size=384,
-                overwrite=False, workers=None):
+                overwrite=False, workers=None, strip_width=store_lib.STRIP_WIDTH):
     """Decodes every usable image of a folder (or a tfds DIV2K config) once into a store.
 
     The images are scanned like training scans them (`data.scan_images`, which names each
@@ -62,6 +63,7 @@ def write_store(output, hr_dir=None, tfds=None, tfds_data_dir=None, min_size=384
       min_size: smallest side kept, in pixels: the largest crop the store must serve.
       overwrite: replace an existing `output`.
       workers: decoding threads (default: the CPU count).
+      strip_width: columns per strip of the image files (store.py).
     Returns:
       the manifest written, as a dict.
     Raises:
@@ -93,7 +95,8 @@ def write_store(output, hr_dir=None, tfds=None, tfds_data_dir=None, min_size=384
     def write(index):
         file = usable[index]
         image = data_lib.decode_image(file)
-        image.tofile(os.path.join(temp, store_lib.image_name(index)))
+        with open(os.path.join(temp, store_lib.image_name(index)), "wb") as f:
+            f.write(store_lib.to_strips(image, strip_width))
         return image.shape
 
     try:
@@ -104,7 +107,8 @@ def write_store(output, hr_dir=None, tfds=None, tfds_data_dir=None, min_size=384
                 progbar.update(done)
         entries = [{"file": store_lib.image_name(i), "source": f.path, "height": int(h),
                     "width": int(w)} for i, (f, (h, w, _)) in enumerate(zip(usable, shapes))]
-        manifest = write_manifest(temp, source, entries, len(paths), skipped, min_size)
+        manifest = write_manifest(temp, source, entries, len(paths), skipped, min_size,
+                                  strip_width)
         if os.path.exists(output):  # overwrite: move the old store aside, then swap
             old = f"{output}.old-{os.getpid()}"
             os.rename(output, old)
