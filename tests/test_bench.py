@@ -79,7 +79,7 @@ def test_config_errors_name_the_flag(tmp_path):
     with pytest.raises(FileNotFoundError, match="--hr_dir .*missing"):
         bench.BenchConfig(hr_dir=str(tmp_path / "missing")).validate()
     quick = bench.BenchConfig.create(quick=True, repeats=None, warmup=4)
-    assert (quick.repeats, quick.warmup, quick.upscale_timeout) == (3, 4, 30.0)
+    assert (quick.repeats, quick.warmup, quick.upscale_timeout) == (3, 4, 20.0)
     assert quick.time_budget == 10.0 and bench.BenchConfig().time_budget is None
 
 
@@ -116,6 +116,7 @@ def test_quick_times_only_native_precisions_unless_forced(monkeypatch, features,
     assert given.resolved_gan_presets == ("paper", "tensorlayer")
     assert (quick.infer_sizes, full.infer_sizes) == ((128, 256), (128, 512))
     assert bench.BenchConfig.create(quick=True, infer_sizes=(64,)).infer_sizes == (64,)
+    assert (quick.matmul_size, full.matmul_size) == (2048, 4096)
     results = {"system": {"intra_op_threads": 2, "usable_cores": 2, "cores": 2,
                           "cpu_features": features, "onednn_opts": "default",
                           "tensorflow": tf.__version__, "device": "CPU: x"},

@@ -26,9 +26,10 @@ INFER_TARGET = 0.75  # inference GFLOP/s on the largest input over the conv ceil
 # --quick: fewer calls; a train step or inference stops its timed calls after 10 s (the
 # tensorlayer gan step takes ~35 s per call on an AVX2-only 2-core CPU), so the run stays < 5 min.
 # The gan steps are its longest part: --quick times the default update of the default preset only
-# (unless --gan_updates / --presets are given), and inference up to a 256x256 input.
-QUICK = dict(warmup=1, repeats=3, pipeline_batches=10, upscale_timeout=30.0, time_budget=10.0,
-             gan_updates=GAN_UPDATES[:1], gan_presets=PRESETS[:1], infer_sizes=(128, 256))
+# (unless --gan_updates / --presets are given), inference up to a 256x256 input and a 2048 matmul.
+QUICK = dict(warmup=1, repeats=3, pipeline_batches=5, upscale_timeout=20.0, time_budget=10.0,
+             gan_updates=GAN_UPDATES[:1], gan_presets=PRESETS[:1], infer_sizes=(128, 256),
+             matmul_size=2048)
 DEFAULT_PRECISIONS = ("float32", "mixed_bfloat16")
 CEILING_REPEATS = 10  # the ceilings' minimum repeats, also with --quick
 XLA_SUFFIX = "_xla"  # keys of the train steps timed with --jit_compile: init_step_xla_ms, ...

@@ -20,10 +20,10 @@ def define_flags():
     """Defines the benchmark's flags (all optional)."""
     sections = "ceilings,init,gan,pipeline,inference,upscale"
     flags.DEFINE_bool("quick", False, "Fewer repeats (1 warm-up, median of 3, timed calls of a "
-                      "step stop after 10 s), same shapes; the tiled upscale stops after 30 s (its "
-                      "peak RSS so far is reported); unless given: native --precisions only, the "
-                      "gan step of the first preset in its default update only, --infer_sizes "
-                      "128,256.")
+                      "step stop after 10 s, 5 batches per pipeline repeat), the tiled upscale "
+                      "stops after 20 s (its peak RSS so far is reported); unless given: native "
+                      "--precisions only, the gan step of the first preset in its default update "
+                      "only, --infer_sizes 128,256, --matmul_size 2048.")
     flags.DEFINE_string("output_json", None, "Writes every figure to this JSON file.")
     flags.DEFINE_list("sections", sections, f"Subset of {sections}.")
     flags.DEFINE_list("presets", list(PRESETS), "Recipes of the train steps (--quick: the gan step "
@@ -36,7 +36,8 @@ def define_flags():
                       "With --quick and this flag not given, only the native ones are timed.")
     flags.DEFINE_integer("batch_size", 16, "Batch of the train steps and of the conv ceiling.")
     flags.DEFINE_integer("lr_patch", 24, "LR patch side of the train steps (HR is 4x).")
-    flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmul ceiling.")
+    flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmul ceiling (--quick: 2048 "
+                         "unless given).")
     flags.DEFINE_integer("conv_size", 96, "Spatial side of the conv ceiling.")
     flags.DEFINE_integer("conv_feat", 64, "Channels in and out of the conv ceiling.")
     flags.DEFINE_string("hr_dir", None, "Images of the Trainer and the pipeline (default: "
@@ -48,7 +49,7 @@ def define_flags():
     flags.DEFINE_integer("upscale_size", 2048, "LR side of the tiled upscale's input.")
     flags.DEFINE_integer("upscale_tile", None, "--tile of the upscale CLI (default: its own).")
     flags.DEFINE_float("upscale_timeout", None, "Stops the upscale after this many seconds "
-                       "(default: none; 30 with --quick).")
+                       "(default: none; 20 with --quick).")
     flags.DEFINE_integer("warmup", None, "Untimed calls before each measurement (default 2, "
                          "--quick 1).")
     flags.DEFINE_integer("repeats", None, "Timed calls whose median is reported (default 10, "
@@ -82,7 +83,9 @@ def main(argv):
             precisions=tuple(FLAGS.precisions) if FLAGS["precisions"].present else None,
             gan_updates=tuple(FLAGS.gan_updates) if FLAGS["gan_updates"].present else None,
             batch_size=FLAGS.batch_size,
-            lr_patch=FLAGS.lr_patch, matmul_size=FLAGS.matmul_size, conv_size=FLAGS.conv_size,
+            lr_patch=FLAGS.lr_patch,
+            matmul_size=FLAGS.matmul_size if FLAGS["matmul_size"].present else None,
+            conv_size=FLAGS.conv_size,
             conv_feat=FLAGS.conv_feat, hr_dir=FLAGS.hr_dir, infer_preset=FLAGS.infer_preset,
             infer_sizes=infer_sizes if FLAGS["infer_sizes"].present else None,
             upscale_size=FLAGS.upscale_size,
