@@ -3,7 +3,7 @@
 Layout of a store folder STORE:
 
   STORE/manifest.json        what made the store (see `write_store`), read by `open_store`
-  STORE/images/000000.rgb    image 0: height * width * 3 bytes, uint8 RGB, row-major, no header
+  STORE/images/000000.rgb    image 0: height * width * 3 bytes, uint8 RGB in strips, no header
   STORE/images/000001.rgb    ...
 
 Each image file holds the image cut into vertical strips of `strip_width` columns (the last one
