@@ -63,6 +63,11 @@ def initial_weights(model, source, flag):
         raise ValueError(f"{flag} {path} is a {type(saved).__name__} ({describe(have)}) but this "
                          f"run trains a {type(model).__name__} ({describe(want)}): pick a file of "
                          "the run's --preset and sizes")
+    for mine, theirs in zip(model.weights, saved.weights):
+        if tuple(mine.shape) != tuple(theirs.shape):  # a discriminator's dense layer: the crop
+            raise ValueError(f"{flag} {path}: {theirs.path} has shape {tuple(theirs.shape)}, this "
+                             f"run's {tuple(mine.shape)}: train with the --crop_size it was "
+                             "trained with")
     model.set_weights(saved.get_weights())
     return path
 

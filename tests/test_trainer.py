@@ -1,5 +1,6 @@
 """Training stages: learning, init -> gan handoff, checkpoints, resume, errors, tracing."""
 
+import dataclasses
 import json
 import os
 import time
@@ -14,7 +15,7 @@ from srgan_tf.config import TrainConfig
 from srgan_tf.loading import load_generator
 from tests import distributed_run
 
-from tests.conftest import REPO
+from tests.conftest import REPO, write_images
 
 
 def _config(tmp_path, image_dir, recipe, stage, steps, **kwargs):
@@ -552,3 +553,22 @@ def test_fine_tune_refuses_another_architecture(tmp_path, image_dir, tiny_recipe
                      from_scratch=True)
     with pytest.raises(ValueError, match="--init_discriminator .* is a Generator"):
         trainer.Trainer(config, vgg=vgg_random)
+
+
+def test_discriminator_of_another_crop_is_refused_in_one_line(tmp_path, tiny_recipe, vgg_random):
+    # The discriminator's dense layer reads its flattened last feature map (6 stride-2 convs:
+    # 1x1 at crop 64, 2x2 at 128): it fixes the crop.
+    image_dir = tmp_path / "hr"
+    write_images(image_dir, [(128, 128), (128, 136)])
+    path = str(tmp_path / "discriminator.keras")
+    at_64 = _trainer(_config(tmp_path / "a", image_dir, dataclasses.replace(
+        tiny_recipe, crop_size=64, vgg_input_size=64), "gan", 0, from_scratch=True), vgg=vgg_random)
+    at_64.discriminator.save(path)
+    config = _config(tmp_path / "b", image_dir, dataclasses.replace(
+        tiny_recipe, crop_size=128, vgg_input_size=128), "gan", 0, from_scratch=True,
+        init_discriminator=path)
+    with pytest.raises(ValueError, match=r"--init_discriminator .*discriminator.keras: .* has "
+                                         r"shape .*, this run's .*train with the --crop_size it "
+                                         r"was trained with") as error:
+        trainer.Trainer(config, vgg=vgg_random)
+    assert "\n" not in str(error.value)
