@@ -30,12 +30,18 @@ TIMEOUT = 400  # seconds for one training process (they take ~20-60 s on 2 busy 
 # discriminator normalises 1x1 maps over 4 samples, where Keras's synchronized BatchNorm
 # (E[x^2] - E[x]^2) and the single-device two-pass variance differ by ~1e-6 relative, and Adam
 # turns such differences into sign flips of the update (lr = 1e-4 per step) for the few weights
-# whose gradient is ~0. Measured: gan weights differ by at most 7e-5 and by 1e-8 on average,
-# losses by 2e-5 relative. Per-replica BatchNorm instead (no synchronisation) gives 5e-2, 6e-5
-# and 3e-2, and init weights 2e-3 apart, so these bounds separate the two by far.
-LOSS_RTOL = {"init": 1e-5, "gan": 1e-3}
-WEIGHT_ATOL = {"init": 1e-6, "gan": 2e-4}
-WEIGHT_MEAN_ATOL = {"init": 1e-8, "gan": 1e-6}
+# whose gradient is ~0. How far that goes depends on the crops. Measured over 3 gan steps, with
+# the crops of the current draws (data.crop_draws): trainable weights differ by at most 3.0e-4
+# (three flipped updates) and by 6.2e-6 on average, the discriminator's moving statistics by at
+# most 3.3e-3 (the cancellation of E[x^2] - E[x]^2 itself), losses by 4.7e-3 relative; with the
+# earlier draws 7e-5, 1e-8 and 2e-5. Per-replica BatchNorm instead (no synchronisation), same
+# crops: gan losses 2.6e-2 apart, trainable weights 8.8e-4 (max) and 5.1e-5 (mean), moving
+# statistics 6.2e-2; and already in stage init losses 1.5e-5, weights 4.7e-4 and 2.9e-5 apart.
+# So these bounds still fail it, in both stages.
+LOSS_RTOL = {"init": 1e-5, "gan": 1e-2}
+WEIGHT_ATOL = {"init": 1e-6, "gan": 6e-4}  # gan: up to two opposite Adam updates per step
+WEIGHT_MEAN_ATOL = {"init": 1e-8, "gan": 2e-5}
+MOVING_ATOL = {"init": 1e-6, "gan": 1e-2}  # BatchNorm moving mean and variance
 
 
 def _log(run_dir, stage):
@@ -73,9 +79,14 @@ def assert_same_training(run_a, run_b, steps):
         weights_b, counters_b = _model_tensors(run_b, stage)
         assert counters_a == counters_b and set(weights_a) == set(weights_b)
         assert int(counters_a["step/.ATTRIBUTES/VARIABLE_VALUE"]) == steps
-        diffs = np.concatenate([np.abs(weights_a[k] - weights_b[k]).ravel() for k in weights_a])
-        assert diffs.max() <= WEIGHT_ATOL[stage], (stage, diffs.max())
-        assert diffs.mean() <= WEIGHT_MEAN_ATOL[stage], (stage, diffs.mean())
+        for moving in (False, True):
+            diffs = np.concatenate([np.abs(weights_a[k] - weights_b[k]).ravel()
+                                    for k in weights_a if ("/moving_" in k) == moving])
+            if moving:
+                assert diffs.max() <= MOVING_ATOL[stage], (stage, "moving", diffs.max())
+            else:
+                assert diffs.max() <= WEIGHT_ATOL[stage], (stage, diffs.max())
+                assert diffs.mean() <= WEIGHT_MEAN_ATOL[stage], (stage, diffs.mean())
 
 
 def _global_batches(image_dir, count=2):
