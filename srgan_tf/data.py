@@ -304,22 +304,6 @@ def apply_crop(image, draw, crop_size, augment):
     return tf.ensure_shape(hr, [crop_size, crop_size, 3])
 
 
-def random_crop(image, crop_size, seed, augment="flip_rot90"):
-    """Draws one augmented HR crop of a decoded image (`crop_draws`, then `apply_crop`).
-
-    Args:
-      image: uint8 [H, W, 3], H and W >= crop_size.
-      crop_size: HR crop side, a multiple of 4.
-      seed: int64 [2]: the stream's seed and the element index.
-      augment: one of AUGMENTS.
-    Returns:
-      uint8 [crop_size, crop_size, 3].
-    """
-    shape = tf.shape(image)
-    draw = crop_draws(seed[0], seed[1:], shape[:1], shape[1:2], crop_size, augment)[0]
-    return apply_crop(image, draw, crop_size, augment)
-
-
 def pairs_of_batch(hr_u8):
     """Turns a batch of uint8 HR crops into the (lr, hr) pair: one bicubic resize per batch.
 
@@ -346,21 +330,6 @@ def realistic_pair(hr_u8, seed):
     lr = degradations.realistic_lr(tf.cast(hr_u8, tf.float32) / 255.0,
                                    tf.random.experimental.stateless_fold_in(seed, 1))
     return imaging.unit_to_signed(lr), imaging.uint8_to_signed(hr_u8)
-
-
-def random_crop_pair(image, crop_size, seed, augment="flip_rot90"):
-    """One (lr, hr) pair of a decoded image: `random_crop`, then antialiased bicubic x4.
-
-    Args:
-      image: uint8 [H, W, 3], H and W >= crop_size.
-      crop_size: HR crop side, a multiple of 4.
-      seed: int64 [2] stateless seed.
-      augment: one of AUGMENTS.
-    Returns:
-      (lr float32 [crop/4, crop/4, 3], hr float32 [crop, crop, 3]), both in [-1, 1].
-    """
-    lr, hr = pairs_of_batch(random_crop(image, crop_size, seed, augment)[None])
-    return lr[0], hr[0]
 
 
 class TrainingData:
@@ -427,7 +396,7 @@ class TrainingData:
     def _draws_of(self, file_indices, indices):
         """Store or RAM: the draws of elements `indices` (int64 [...]) read from the files
         `file_indices` (same shape): int32 [..., 5] rows (file index, y, x, flip, rotation), the
-        same crops as `random_crop` takes. `_read_batch` then reads the pixels."""
+        same crops as the files path cuts (`apply_crop`). `_read_batch` then reads the pixels."""
         heights = tf.constant([f.height for f in self.files], tf.int32)
         widths = tf.constant([f.width for f in self.files], tf.int32)
         files = tf.reshape(tf.cast(file_indices, tf.int32), [-1])
@@ -441,7 +410,7 @@ class TrainingData:
 
         One call per batch reads every crop straight into the batch (the rows it covers of each
         strip of a raw store file, or a slice of a cached image), flipped and rotated as
-        `random_crop` does: per patch only the read and one copy, no per-element tf.data work
+        `apply_crop` does: per patch only the read and one copy, no per-element tf.data work
         (docs/data.md).
         """
         crop = self.crop_size
@@ -451,7 +420,11 @@ class TrainingData:
             images = self._images
 
             def read(file_index, y, x, out=None):
-                return images[file_index][y:y + crop, x:x + crop]
+                patch = images[file_index][y:y + crop, x:x + crop]
+                if out is None:
+                    return patch
+                out[...] = patch
+                return out
         else:
             sizes = [(f.path, f.height, f.width, f.strip_width) for f in self.files]
 
@@ -461,7 +434,7 @@ class TrainingData:
         def read_batch(draws):
             out = np.empty((len(draws), crop, crop, 3), np.uint8)
             for i, (file_index, y, x, flip, rotation) in enumerate(draws.tolist()):
-                if not (flip or rotation or self.cache):  # straight into the batch
+                if not (flip or rotation):  # straight into the batch
                     read(file_index, y, x, out[i])
                     continue
                 patch = read(file_index, y, x)
