@@ -354,3 +354,49 @@ def test_paper_generator_uses_our_prelu():
     paper(tf.zeros([1, 8, 8, 3]))
     assert isinstance(paper.act_first, PReLU)
     assert [v.path.split("/", 1)[1] for v in paper.act_first.weights] == ["act_first/alpha"]
+
+
+def _paper_tail(policy):
+    """upsample1 and conv_last of a paper generator with random weights (alphas around 0.3)."""
+    g = Generator("paper", num_block=1, dtype=policy)
+    g(tf.zeros([1, 8, 8, 3]))
+    rng = np.random.RandomState(0)
+    g.set_weights([rng.normal(0.3 if "alpha" in w.path else 0.0, 0.1, w.shape).astype("float32")
+                   for w in g.weights])
+    return g, g.upsample1, g.conv_last
+
+
+@pytest.mark.parametrize("policy,tol", [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
+def test_paper_tail_reads_the_pixel_shuffle_grid(policy, tol):
+    # The paper generator's last conv reads the last upsample's pre-shuffle activations
+    # (FoldedConv2D.call_on_blocks): the same outputs and gradients as conv_last(upsample(y)).
+    _, upsample, conv_last = _paper_tail(policy)
+    y = tf.cast(tf.random.stateless_normal([2, 7, 5, 64], [1, 2]), upsample.compute_dtype)
+    weights = upsample.trainable_weights + conv_last.trainable_weights
+    results = []
+    for on_blocks in (False, True):
+        with tf.GradientTape() as tape:
+            tape.watch(y)
+            out = (conv_last.call_on_blocks(upsample(y, shuffle=False)) if on_blocks
+                   else conv_last(upsample(y)))
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) * tf.random.stateless_normal(
+                out.shape, [5, 6]))
+        assert out.shape == (2, 14, 10, 3) and out.dtype == upsample.compute_dtype
+        results.append([out, *tape.gradient(loss, [y, *weights])])
+    names = ["out", "dy"] + [w.path for w in weights]
+    for name, e, g in zip(names, *results):
+        e, g = np.asarray(tf.cast(e, tf.float32)), np.asarray(tf.cast(g, tf.float32))
+        np.testing.assert_allclose(g, e, rtol=0, atol=tol * np.abs(e).max(), err_msg=name)
+
+
+def _op_types(model, x):
+    fn = tf.function(lambda t: model(t, training=True))
+    return [op.type for op in fn.get_concrete_function(x).graph.get_operations()]
+
+
+def test_paper_generator_has_no_pixel_shuffle_round_trip():
+    paper, _, _ = _paper_tail("float32")
+    ops = _op_types(paper, tf.zeros([1, 6, 6, 3]))
+    assert "SpaceToDepth" not in ops
+    assert ops.count("DepthToSpace") == 2  # the first shuffle and conv_last's 3-channel output
+    assert paper(tf.zeros([1, 6, 6, 3])).shape == (1, 24, 24, 3)

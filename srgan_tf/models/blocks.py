@@ -109,21 +109,49 @@ class FoldedConv2D(keras.layers.Conv2D):
                 and tuple(self.dilation_rate) == (1, 1)
                 and self.kernel_size[0] == self.kernel_size[1])
 
+    def _conv_blocks(self, blocks, kernel):
+        """blocks: float [B, h, w, s*s*C], space_to_depth of the input; kernel: [k, k, C, F].
+
+        Returns float [B, h, w, s*s*F], whose depth_to_space is the "same" conv of the input.
+        """
+        k, s = self.kernel_size[0], self.fold
+        index, _ = fold_kernel_index(k, kernel.shape[2], kernel.shape[3], s)
+        flat = tf.concat([tf.reshape(kernel, [-1]), tf.zeros([1], kernel.dtype)], 0)
+        folded = tf.gather(flat, index)  # [m, m, s*s*C, s*s*F]
+        # The blocks of zero padding, ceil(((k - 1) // 2) / s) before and ceil((k // 2) / s)
+        # after, differ by at most one: they are what "SAME" pads for an m x m kernel, with no
+        # Pad (and its Slice gradient) pass over the input.
+        return tf.nn.conv2d(blocks, folded, 1, "SAME", name=folded_op_name(k, s))
+
     def convolution_op(self, inputs, kernel):
         """inputs: float [B, H, W, C]; kernel: [k, k, C, F] -> float [B, H, W, F]."""
         if not self._folds():
             return super().convolution_op(inputs, kernel)
-        k, s = self.kernel_size[0], self.fold
-        channels_in, filters = kernel.shape[2], kernel.shape[3]
-        index, (lo, hi) = fold_kernel_index(k, channels_in, filters, s)
-        flat = tf.concat([tf.reshape(kernel, [-1]), tf.zeros([1], kernel.dtype)], 0)
-        folded = tf.gather(flat, index)  # [m, m, s*s*C, s*s*F]
+        s = self.fold
         height, width = tf.shape(inputs)[1], tf.shape(inputs)[2]
-        pad_h, pad_w = (-height) % s, (-width) % s  # up to whole blocks
-        x = tf.pad(inputs, [[0, 0], [s * lo, s * hi + pad_h], [s * lo, s * hi + pad_w], [0, 0]])
-        y = tf.nn.conv2d(tf.nn.space_to_depth(x, s), folded, 1, "VALID",
-                         name=folded_op_name(k, s))
+        x = tf.pad(inputs, [[0, 0], [0, (-height) % s], [0, (-width) % s], [0, 0]])  # whole blocks
+        y = self._conv_blocks(tf.nn.space_to_depth(x, s), kernel)
         return tf.nn.depth_to_space(y, s)[:, :height, :width, :]
+
+    def call_on_blocks(self, blocks):
+        """Returns `self(tf.nn.depth_to_space(blocks, self.fold))` without the shuffles.
+
+        blocks: float [B, h, w, fold^2 * C], as a pixel shuffle x`fold` takes it (depth_to_space
+        puts channel (i * fold + j) * C + c at sub-pixel (i, j) of channel c). The folded conv
+        reads that grid directly, so a pixel shuffle followed by this layer costs no
+        depth_to_space / space_to_depth round trip. Output: float [B, fold*h, fold*w, F].
+        """
+        s = self.fold
+        if not self.built:
+            self.build([None, None, None, blocks.shape[-1] // s ** 2])
+        if not self._folds():
+            return self(tf.nn.depth_to_space(blocks, s))
+        y = self._conv_blocks(blocks, tf.cast(self.kernel, blocks.dtype))
+        if self.use_bias:  # the bias of output channel f, at each of its s*s sub-pixels
+            y = y + tf.tile(tf.cast(self.bias, y.dtype), [s * s])
+        if self.activation is not None:  # elementwise: commutes with depth_to_space
+            y = self.activation(y)
+        return tf.nn.depth_to_space(y, s)
 
     def get_config(self):
         return {**super().get_config(), "fold": self.fold}
@@ -188,6 +216,17 @@ class PReLU(keras.layers.PReLU):
         alpha = tf.cast(self.alpha, inputs.dtype)
         return tf.where(inputs > 0, inputs, alpha * inputs)
 
+    def call_on_blocks(self, blocks, fold):
+        """Returns `space_to_depth(self(depth_to_space(blocks, fold)), fold)` without the shuffles.
+
+        blocks: float [B, h, w, fold^2 * C]; channel (i * fold + j) * C + c gets alpha[c].
+        """
+        if not self.built:
+            self.build([None, None, None, blocks.shape[-1] // fold ** 2])
+        alpha = tf.tile(tf.cast(self.alpha, blocks.dtype), [1] * (len(self.alpha.shape) - 1)
+                        + [fold ** 2])
+        return tf.where(blocks > 0, blocks, alpha * blocks)
+
 
 def activation(kind, name=None):
     """Returns the generator's activation layer: "relu" or "prelu" (one slope per channel)."""
@@ -242,8 +281,15 @@ class Upsample(keras.layers.Layer):
                                         name="conv")
         self.act_layer = activation(act, name="act")
 
-    def call(self, x):
-        return self.act_layer(tf.nn.depth_to_space(self.conv(x), 2))
+    def call(self, x, shuffle=True):
+        """x: float [B, H, W, C]. With shuffle=False, returns the activations before the pixel
+        shuffle, [B, H, W, filters] (their depth_to_space is the shuffled output)."""
+        y = self.conv(x)
+        if shuffle:
+            return self.act_layer(tf.nn.depth_to_space(y, 2))
+        if isinstance(self.act_layer, PReLU):  # one slope per shuffled channel
+            return self.act_layer.call_on_blocks(y, 2)
+        return self.act_layer(y)  # ReLU: elementwise, without weights
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "act": self.act,

@@ -24,7 +24,7 @@ class Generator(keras.Model):
     Args:
       preset: "tensorlayer" (tensorlayer/srgan get_G: 1,518,147 parameters) or "paper"
         (Ledig et al. Fig. 4: 9x9 first/last conv, PReLU; the last one computed by FoldedConv2D,
-        with Conv2D's variables).
+        with Conv2D's variables, straight from the last pixel shuffle's input grid).
       num_feat: channels of the residual trunk.
       num_block: number of residual blocks.
       upsample_feat: conv channels before each x2 pixel shuffle.
@@ -68,9 +68,13 @@ class Generator(keras.Model):
         for block in get_layers(self, "block", self.num_block):
             y = block(y, training=training)
         y = feat + self.bn_body(self.conv_body(y), training=training)
-        for upsample in get_layers(self, "upsample", 2):
+        *upsamples, last = get_layers(self, "upsample", 2)
+        for upsample in upsamples:
             y = upsample(y)
-        return self.conv_last(y)
+        if isinstance(self.conv_last, FoldedConv2D) and self.conv_last.fold == 2:
+            # The last conv reads the last pixel shuffle's input grid: no shuffle round trip.
+            return self.conv_last.call_on_blocks(last(y, shuffle=False))
+        return self.conv_last(last(y))
 
     def get_config(self):
         return {"preset": self.preset, "num_feat": self.num_feat, "num_block": self.num_block,
