@@ -329,6 +329,7 @@ def test_store_pipelines_read_only_their_share(tmp_path, monkeypatch):
         reads.clear()
 
 
+@pytest.mark.slow
 def test_cache_beyond_2gb(tmp_path):
     """A cache of 2.4 GB of decoded pixels (8 raw 10000x10000 images, sparse files on disk)."""
     from srgan_tf import store

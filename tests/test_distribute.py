@@ -99,7 +99,7 @@ def _global_batches(image_dir, count=2):
 # ------------------------------------------------------------------------- in this process
 
 
-@pytest.mark.parametrize("crops_per_image", [1, 3])
+@pytest.mark.parametrize("crops_per_image", [1, pytest.param(3, marks=pytest.mark.slow)])
 def test_input_pipelines_reassemble_the_global_stream(image_dir, crops_per_image):
     files = data.scan_images(data.list_images(str(image_dir)), 32)[0]
     # 6 images: batches cross epochs

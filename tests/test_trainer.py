@@ -244,7 +244,8 @@ def test_resume_uses_the_learning_rate_of_the_current_flags(tmp_path, image_dir,
     assert resumed.learning_rate() == pytest.approx(2e-5)
 
 
-@pytest.mark.parametrize("stage, terms", [("init", "mse"), ("gan", "g_loss, mse, adv, d_loss")])
+@pytest.mark.parametrize("stage, terms", [
+    ("init", "mse"), pytest.param("gan", "g_loss, mse, adv, d_loss", marks=pytest.mark.slow)])
 def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tiny_recipe,
                                                         vgg_random, stage, terms):
     import dataclasses
