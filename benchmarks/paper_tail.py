@@ -11,14 +11,13 @@ folded conv starts with space_to_depth; "on_blocks" is the generator's path,
 (and in float32 the largest difference between the two paths' loss and gradients).
 """
 
-import statistics
 import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from srgan_tf.bench.ceilings import median_seconds
 from srgan_tf.models.blocks import FoldedConv2D, PReLU
 
 B, H, C = 16, 48, 64
@@ -55,12 +54,8 @@ def main(policy="mixed_bfloat16", rounds=3):
     for round_index in range(rounds):
         figures = []
         for name, run in paths.items():
-            times = []
-            for _ in range(10):
-                start = time.perf_counter()
-                float(run(z)[0])
-                times.append(time.perf_counter() - start)
-            figures.append(f"{name} {1e3 * statistics.median(times):.1f} ms")
+            seconds = median_seconds(lambda run=run: run(z)[0], 0, 10)
+            figures.append(f"{name} {1e3 * seconds:.1f} ms")
         print(f"round {round_index + 1}/{rounds}: " + ", ".join(figures), flush=True)
 
 

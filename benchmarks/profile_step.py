@@ -22,9 +22,9 @@ import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from srgan_tf import bench, trainer  # pylint: disable=wrong-import-position
-from srgan_tf.bench.ceilings import _Policy, _random  # pylint: disable=wrong-import-position
-from srgan_tf.config import SCALE, TrainConfig  # pylint: disable=wrong-import-position
+from srgan_tf import bench  # pylint: disable=wrong-import-position
+from srgan_tf.bench.ceilings import _Policy  # pylint: disable=wrong-import-position
+from srgan_tf.bench.steps import build_step  # pylint: disable=wrong-import-position
 
 BATCH, LR_PATCH = 16, 24
 
@@ -34,12 +34,7 @@ def profile(preset, policy, steps, logdir):
     config = bench.BenchConfig(sections=("init",), presets=(preset,), precisions=(policy,),
                                batch_size=BATCH, lr_patch=LR_PATCH).validate()
     with _Policy(policy), tempfile.TemporaryDirectory() as tmp:
-        run = trainer.Trainer(TrainConfig(
-            stage="init", checkpoint_dir=tmp, hr_dir=config.resolved_hr_dir,
-            recipe=config.recipe(preset, None), vgg_weights="none", from_scratch=True, steps=1))
-        step = run.step_function()
-        lr = _random([BATCH, LR_PATCH, LR_PATCH, 3], seed=4)
-        hr = _random([BATCH, SCALE * LR_PATCH, SCALE * LR_PATCH, 3], seed=5)
+        _, step, (lr, hr) = build_step(config, "init", preset, tmp)
         for _ in range(3):
             step(lr, hr)
         tf.profiler.experimental.start(logdir)

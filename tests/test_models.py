@@ -182,8 +182,9 @@ def test_fused_batch_norm_matches_keras(policy, tol):
 
 
 def _ops_of(layer, x, training):
+    """The op types of `layer`'s graph at `x`, one entry per op."""
     fn = tf.function(lambda t: layer(t, training=training))
-    return {op.type for op in fn.get_concrete_function(x).graph.get_operations()}
+    return [op.type for op in fn.get_concrete_function(x).graph.get_operations()]
 
 
 def test_fused_batch_norm_runs_the_fused_kernel_only_where_it_can():
@@ -389,14 +390,9 @@ def test_paper_tail_reads_the_pixel_shuffle_grid(policy, tol):
         np.testing.assert_allclose(g, e, rtol=0, atol=tol * np.abs(e).max(), err_msg=name)
 
 
-def _op_types(model, x):
-    fn = tf.function(lambda t: model(t, training=True))
-    return [op.type for op in fn.get_concrete_function(x).graph.get_operations()]
-
-
 def test_paper_generator_has_no_pixel_shuffle_round_trip():
     paper, _, _ = _paper_tail("float32")
-    ops = _op_types(paper, tf.zeros([1, 6, 6, 3]))
+    ops = _ops_of(paper, tf.zeros([1, 6, 6, 3]), training=True)
     assert "SpaceToDepth" not in ops
     assert ops.count("DepthToSpace") == 2  # the first shuffle and conv_last's 3-channel output
     assert paper(tf.zeros([1, 6, 6, 3])).shape == (1, 24, 24, 3)

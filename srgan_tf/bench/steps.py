@@ -12,12 +12,11 @@ from srgan_tf.bench.flops import train_step_flops
 from srgan_tf.config import SCALE, TrainConfig
 
 
-def _time_step(config, stage, preset, checkpoint_dir, jit_compile=False, gan_update=None):
-    """Builds a Trainer under the current policy.
+def build_step(config, stage, preset, checkpoint_dir, jit_compile=False, gan_update=None):
+    """Builds a Trainer under the current policy, as `measure_step` times it.
 
     Returns:
-      (seconds of the first call: tracing and compilation included, step times in s after
-      `config.warmup` calls in all, FLOPs by network).
+      (trainer, its compiled train step, the fixed random (lr, hr) batch of `config`'s size).
     """
     batch, patch = config.batch_size, config.lr_patch
     train_config = TrainConfig(stage=stage, checkpoint_dir=checkpoint_dir,
@@ -30,13 +29,24 @@ def _time_step(config, stage, preset, checkpoint_dir, jit_compile=False, gan_upd
         vgg = keras.applications.VGG19(include_top=False, weights=None,
                                        input_shape=(None, None, 3))
     trainer = trainer_lib.Trainer(train_config, vgg=vgg)
-    step = trainer.step_function()
     lr = _random([batch, patch, patch, 3], seed=4)
     hr = _random([batch, SCALE * patch, SCALE * patch, 3], seed=5)
+    return trainer, trainer.step_function(), (lr, hr)
+
+
+def _time_step(config, stage, preset, checkpoint_dir, jit_compile=False, gan_update=None):
+    """Builds the step (`build_step`) and times it.
+
+    Returns:
+      (seconds of the first call: tracing and compilation included, step times in s after
+      `config.warmup` calls in all, FLOPs by network).
+    """
+    trainer, step, (lr, hr) = build_step(config, stage, preset, checkpoint_dir, jit_compile,
+                                         gan_update)
     first = time_calls(lambda: step(lr, hr), 0, 1)[0]  # the first of the warm-up calls
     times = time_calls(lambda: step(lr, hr), max(config.warmup - 1, 0), config.repeats,
                        config.time_budget)
-    return first, times, train_step_flops(trainer, batch, patch)
+    return first, times, train_step_flops(trainer, config.batch_size, config.lr_patch)
 
 
 def measure_step(config, stage, preset, policy, jit_compile=False, gan_update=None):

@@ -39,18 +39,20 @@ class ICNR(keras.initializers.Initializer):
 def fold_kernel_index(kernel_size, channels_in, channels_out, fold):
     """Where each weight of a k x k kernel goes in the same conv on a space-to-depth grid.
 
-    A stride-1 "same" k x k convolution of [B, H, W, C] equals an m x m "valid" convolution of
-    `space_to_depth(x, s)` (zero-padded by whole blocks) to s*s*F channels, followed by
-    `depth_to_space(., s)`. Output sub-pixel p of block I reads input sub-pixel q of block
-    I + a - lo through tap d = s * (a - lo) + q - p + (k - 1) // 2 of the original kernel.
+    A stride-1 "same" k x k convolution of [B, H, W, C] equals an m x m "same" convolution of
+    `space_to_depth(x, s)` to s*s*F channels, followed by `depth_to_space(., s)`: the blocks of
+    zero padding, lo = ceil(((k - 1) // 2) / s) before and hi = ceil((k // 2) / s) after, differ
+    by at most one, as "SAME" pads an m = lo + hi + 1 kernel. Output sub-pixel p of block I reads
+    input sub-pixel q of block I + a - lo through tap d = s * (a - lo) + q - p + (k - 1) // 2 of
+    the original kernel.
 
     Args:
       kernel_size: k of the original kernel.
       channels_in, channels_out: C and F of the original kernel [k, k, C, F].
       fold: s, the space-to-depth block size.
     Returns:
-      (index, (lo, hi)): index int32 [m, m, s*s*C, s*s*F] into the flattened original kernel
-      followed by one zero (index k*k*C*F), and the blocks of zero padding before / after.
+      int32 [m, m, s*s*C, s*s*F]: indices into the flattened original kernel followed by one
+      zero (index k*k*C*F).
     """
     k, c, f, s = kernel_size, channels_in, channels_out, fold
     before = (k - 1) // 2
@@ -65,7 +67,7 @@ def fold_kernel_index(kernel_size, channels_in, channels_out, fold):
     index = ((dy * k + dx) * c + ch) * f + out
     index = np.where((dy >= 0) & (dy < k) & (dx >= 0) & (dx < k), index, k * k * c * f)
     m = lo + hi + 1
-    return index.reshape(m, m, s * s * c, s * s * f).astype(np.int32), (lo, hi)
+    return index.reshape(m, m, s * s * c, s * s * f).astype(np.int32)
 
 
 FOLDED_OP_PREFIX = "folded_conv"
@@ -115,12 +117,10 @@ class FoldedConv2D(keras.layers.Conv2D):
         Returns float [B, h, w, s*s*F], whose depth_to_space is the "same" conv of the input.
         """
         k, s = self.kernel_size[0], self.fold
-        index, _ = fold_kernel_index(k, kernel.shape[2], kernel.shape[3], s)
+        index = fold_kernel_index(k, kernel.shape[2], kernel.shape[3], s)
         flat = tf.concat([tf.reshape(kernel, [-1]), tf.zeros([1], kernel.dtype)], 0)
         folded = tf.gather(flat, index)  # [m, m, s*s*C, s*s*F]
-        # The blocks of zero padding, ceil(((k - 1) // 2) / s) before and ceil((k // 2) / s)
-        # after, differ by at most one: they are what "SAME" pads for an m x m kernel, with no
-        # Pad (and its Slice gradient) pass over the input.
+        # "SAME" pads the blocks of zeros the fold needs (fold_kernel_index): no Pad pass.
         return tf.nn.conv2d(blocks, folded, 1, "SAME", name=folded_op_name(k, s))
 
     def convolution_op(self, inputs, kernel):
@@ -265,6 +265,9 @@ class ResidualBlock(keras.layers.Layer):
                 "bn_epsilon": self.bn_epsilon}
 
 
+SHUFFLE = 2  # Upsample's pixel-shuffle factor
+
+
 @keras.saving.register_keras_serializable(package="srgan_tf")
 class Upsample(keras.layers.Layer):
     """conv3x3 to `filters` channels, pixel shuffle x2 (depth_to_space), activation.
@@ -286,9 +289,9 @@ class Upsample(keras.layers.Layer):
         shuffle, [B, H, W, filters] (their depth_to_space is the shuffled output)."""
         y = self.conv(x)
         if shuffle:
-            return self.act_layer(tf.nn.depth_to_space(y, 2))
+            return self.act_layer(tf.nn.depth_to_space(y, SHUFFLE))
         if isinstance(self.act_layer, PReLU):  # one slope per shuffled channel
-            return self.act_layer.call_on_blocks(y, 2)
+            return self.act_layer.call_on_blocks(y, SHUFFLE)
         return self.act_layer(y)  # ReLU: elementwise, without weights
 
     def get_config(self):

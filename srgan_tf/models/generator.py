@@ -3,8 +3,8 @@
 import keras
 
 from srgan_tf.config import PRESETS
-from srgan_tf.models.blocks import (FoldedConv2D, ResidualBlock, Upsample, activation, batch_norm,
-                                    conv_init, get_layers, set_layers)
+from srgan_tf.models.blocks import (SHUFFLE, FoldedConv2D, ResidualBlock, Upsample, activation,
+                                    batch_norm, conv_init, get_layers, set_layers)
 
 # preset -> (first/last kernel size, activation). TensorLayer get_G: 3x3 in, 1x1 out, ReLU.
 # Paper Fig. 4: 9x9 in and out, PReLU.
@@ -12,7 +12,8 @@ _SHAPES = {"tensorlayer": (3, 1, "relu"), "paper": (9, 9, "prelu")}
 # Space-to-depth block of the last conv (FoldedConv2D) where its kernel is at least this size:
 # the paper's 9x9 conv to 3 channels at HR runs ~2x faster, forward + backward, on a 2x2-folded
 # grid (docs/benchmarks.md). The first 9x9 conv (3 -> 64 at LR) runs near the ceiling as it is.
-_FOLD_KERNEL, _FOLD = 5, 2
+# A fold equal to the pixel-shuffle factor lets the last conv read the shuffle's input grid.
+_FOLD_KERNEL, _FOLD = 5, SHUFFLE
 
 
 @keras.saving.register_keras_serializable(package="srgan_tf")
@@ -71,7 +72,7 @@ class Generator(keras.Model):
         *upsamples, last = get_layers(self, "upsample", 2)
         for upsample in upsamples:
             y = upsample(y)
-        if isinstance(self.conv_last, FoldedConv2D) and self.conv_last.fold == 2:
+        if isinstance(self.conv_last, FoldedConv2D) and self.conv_last.fold == SHUFFLE:
             # The last conv reads the last pixel shuffle's input grid: no shuffle round trip.
             return self.conv_last.call_on_blocks(last(y, shuffle=False))
         return self.conv_last(last(y))
