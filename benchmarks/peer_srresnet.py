@@ -88,6 +88,9 @@ def main():
     parser.add_argument("--unfolded", action="store_true",
                         help="also time the paper preset with its last conv as Keras's Conv2D "
                              "(as before FoldedConv2D): row 'ours paper-conv2d'")
+    parser.add_argument("--autodiff_prelu", action="store_true",
+                        help="also time the paper preset with its PReLUs' gradient by autodiff "
+                             "of the select (as before blocks.prelu): row 'ours paper-autodiff'")
     parser.add_argument("--output_json", default=None)
     parser.add_argument("--peer_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -101,7 +104,7 @@ def main():
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     from srgan_tf import bench, precision  # pylint: disable=import-outside-toplevel
-    from srgan_tf.models import generator  # pylint: disable=import-outside-toplevel
+    from srgan_tf.models import blocks, generator  # pylint: disable=import-outside-toplevel
 
     precisions = (args.precisions.split(",") if args.precisions
                   else [p for p in ("float32", "mixed_bfloat16")
@@ -118,15 +121,18 @@ def main():
             ceiling = bench.conv_gflops(BATCH, SCALE * LR_PATCH, 64,
                                         tf.as_dtype(bench.COMPUTE_DTYPES[policy]), 1, 5)
             variants = [(p, p) for p in presets] + (
-                [("paper-conv2d", "paper")] if args.unfolded else [])
+                [("paper-conv2d", "paper")] if args.unfolded else []) + (
+                [("paper-autodiff", "paper")] if args.autodiff_prelu else [])
             for name, preset in variants:
                 fold_kernel = generator._FOLD_KERNEL  # pylint: disable=protected-access
                 if name == "paper-conv2d":
                     generator._FOLD_KERNEL = sys.maxsize  # pylint: disable=protected-access
+                blocks.PReLU.mask_gradient = name != "paper-autodiff"
                 try:
                     ours = bench.measure_step(config, "init", preset, policy)
                 finally:
                     generator._FOLD_KERNEL = fold_kernel  # pylint: disable=protected-access
+                    blocks.PReLU.mask_gradient = True
                 figures.setdefault((f"ours {name}", policy), []).append(ours["ms"])
                 shares.setdefault((name, policy), []).append(ours["gflops"] / ceiling)
             figures.setdefault(("pytorch SRResNet", policy), []).append(

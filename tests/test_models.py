@@ -349,6 +349,27 @@ def test_prelu_computes_keras_prelu(policy, tol):
                                    atol=tol)
 
 
+def test_prelu_gradient_reuses_the_forward_mask():
+    # Autodiff of the select differentiates both of its branches and adds them (AddN, two more
+    # selects); prelu's gradient is one select for the input and one masked sum for the slopes.
+    from srgan_tf.models.blocks import PReLU
+    layer = PReLU(shared_axes=[1, 2])
+    x = tf.zeros([2, 5, 7, 4])
+    layer.build(x.shape)
+
+    @tf.function
+    def forward_backward(t):
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            y = layer(t)
+        return tape.gradient(y, [t, layer.alpha], output_gradients=tf.sin(t))
+
+    ops = [op.type for op in forward_backward.get_concrete_function(x).graph.get_operations()]
+    assert ops.count("Greater") == 1
+    assert ops.count("SelectV2") == 3  # forward, input gradient, slope gradient
+    assert "AddN" not in ops
+
+
 def test_paper_generator_uses_our_prelu():
     from srgan_tf.models.blocks import PReLU
     paper = Generator("paper", num_block=1)

@@ -202,19 +202,60 @@ def batch_norm(stddev, momentum, epsilon, name=None):
         gamma_initializer=keras.initializers.RandomNormal(mean=1.0, stddev=stddev), name=name)
 
 
+def _per_channel(alpha):
+    """True when `alpha` (a PReLU's slopes) has one slope per channel and nothing else."""
+    return all(d == 1 for d in alpha.shape[:-1])
+
+
+@tf.custom_gradient
+def prelu(x, alpha):
+    """PReLU by one select, whose gradient reuses the forward's sign mask.
+
+    Autodiff of `where(x > 0, x, alpha * x)` differentiates both branches of the select (two
+    selects, a multiply and their sum for the input, a multiply, a select and a sum for the
+    slopes); here the input gradient is one select of (upstream, alpha * upstream), and the slope
+    gradient one masked product summed over all axes but the channels.
+
+    Args:
+      x: float [..., C].
+      alpha: float [1, ..., 1, C] of x's dtype, one slope per channel.
+    Returns:
+      float [..., C]: x where x > 0, else alpha * x.
+    """
+    positive = x > 0
+
+    def grad(upstream):
+        dx = tf.where(positive, upstream, alpha * upstream)
+        zero = tf.zeros([], upstream.dtype)
+        dalpha = tf.reduce_sum(tf.where(positive, zero, x * upstream),
+                               axis=list(range(x.shape.rank - 1)))
+        return dx, tf.reshape(dalpha, tf.shape(alpha))
+
+    return tf.where(positive, x, alpha * x), grad
+
+
 @keras.saving.register_keras_serializable(package="srgan_tf")
 class PReLU(keras.layers.PReLU):
     """Keras's PReLU (same `alpha` variable) computed as one select: x where x > 0, else alpha * x.
 
     Keras computes relu(x) - alpha * relu(-x), four elementwise passes and their gradients; in
     bf16 on a CPU those passes were a measurable part of the paper generator's step
-    (docs/benchmarks.md). The values and the gradients are Keras's, except the input gradient at
-    exactly x = 0 (alpha here, 0 in Keras), a point of measure zero.
+    (docs/benchmarks.md). With one slope per channel (the generator's `shared_axes=[1, 2]`) the
+    gradient is `prelu`'s, which reuses the forward's sign mask. The values and the gradients are
+    Keras's, except the input gradient at exactly x = 0 (alpha here, 0 in Keras), a point of
+    measure zero.
     """
 
+    # False: autodiff of the select (benchmarks/peer_srresnet.py --autodiff_prelu times both).
+    mask_gradient = True
+
+    def _select(self, x, alpha):
+        if self.mask_gradient and _per_channel(alpha):
+            return prelu(x, alpha)
+        return tf.where(x > 0, x, alpha * x)
+
     def call(self, inputs):
-        alpha = tf.cast(self.alpha, inputs.dtype)
-        return tf.where(inputs > 0, inputs, alpha * inputs)
+        return self._select(inputs, tf.cast(self.alpha, inputs.dtype))
 
     def call_on_blocks(self, blocks, fold):
         """Returns `space_to_depth(self(depth_to_space(blocks, fold)), fold)` without the shuffles.
@@ -225,7 +266,7 @@ class PReLU(keras.layers.PReLU):
             self.build([None, None, None, blocks.shape[-1] // fold ** 2])
         alpha = tf.tile(tf.cast(self.alpha, blocks.dtype), [1] * (len(self.alpha.shape) - 1)
                         + [fold ** 2])
-        return tf.where(blocks > 0, blocks, alpha * blocks)
+        return self._select(blocks, alpha)
 
 
 def activation(kind, name=None):
