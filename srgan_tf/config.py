@@ -15,6 +15,7 @@ Modules never write a number of the recipe themselves: they take it from a :clas
 
 import dataclasses
 import json
+import math
 import os
 from typing import Optional, Tuple
 
@@ -180,8 +181,8 @@ class Degradation:
 # is the srresnet fine-tuned with --degradation realistic (docs/training.md).
 SHIPPED_MODELS = {"srresnet": "srresnet_x4.keras", "srgan": "srgan_x4.keras",
                   "srresnet-real": "srresnet_real_x4.keras"}
-DEGRADATIONS = ("bicubic", "realistic")  # --degradation of train.py
-EVAL_DEGRADATIONS = ("jpeg", "blur", "noise")  # --degradation KIND:VALUE of evaluate
+DEGRADATIONS = ("bicubic", "realistic")  # --degradation of train.py (or a KIND:VALUE below)
+EVAL_DEGRADATIONS = ("jpeg", "blur", "noise")  # --degradation KIND:VALUE of evaluate and train.py
 
 
 def parse_degradation(spec):
@@ -207,6 +208,32 @@ def parse_degradation(spec):
     if not (1 <= number <= 100 if kind == "jpeg" else 0 < number < float("inf")):
         raise bad
     return kind, number
+
+
+def parse_train_degradation(spec, crop_size):
+    """Parses train.py's `--degradation`: bicubic, realistic, or one fixed KIND:VALUE.
+
+    Args:
+      spec: the flag's value.
+      crop_size: the HR crop side; a blur must reach less than the LR crop's side.
+    Returns:
+      "bicubic" or "realistic" as given, else (kind, value) as `parse_degradation` gives it: the
+      protocol's bicubic LR, rounded to 8 bits, then that one degradation (as evaluate scores).
+    Raises:
+      ValueError: naming the flag and the bad value.
+    """
+    if spec in DEGRADATIONS:
+        return spec
+    try:
+        kind, value = parse_degradation(spec)
+    except ValueError:
+        raise ValueError(f"--degradation must be {', '.join(DEGRADATIONS)}, jpeg:QUALITY "
+                         f"(1-100), blur:SIGMA or noise:SIGMA (> 0), got {spec!r}") from None
+    reach = math.ceil(3 * value)  # a blur kernel's radius in LR pixels (degradations.degrade_fixed)
+    if kind == "blur" and reach >= crop_size // SCALE:
+        raise ValueError(f"--degradation {spec} reaches {reach} LR pixels: --crop_size must be "
+                         f"above {SCALE * reach}, got {crop_size}")
+    return kind, value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +262,7 @@ class TrainConfig:
     max_minutes: Optional[float] = None  # wall-clock training budget of the stage, over all runs
     max_to_keep: int = 3
     from_scratch: bool = False  # gan stage without init weights
-    degradation: str = "bicubic"  # LR patches: bicubic (the recipe) | realistic (degradations.py)
+    degradation: str = "bicubic"  # LR patches: bicubic (the recipe) | realistic | KIND:VALUE
     init_from: Optional[str] = None  # srresnet | srgan | a generator .keras file (fine-tuning)
     init_discriminator: Optional[str] = None  # gan stage: a discriminator .keras file
     deterministic: bool = False
@@ -309,9 +336,7 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
-        if self.degradation not in DEGRADATIONS:
-            raise ValueError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got "
-                             f"{self.degradation!r}")
+        parse_train_degradation(self.degradation, r.crop_size)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}, got "
                              f"{self.strategy!r}")

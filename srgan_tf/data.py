@@ -35,7 +35,7 @@ from PIL import Image
 from srgan_tf import degradations, imaging
 from srgan_tf import files as files_lib
 from srgan_tf import store as store_lib
-from srgan_tf.config import AUGMENTS, DEGRADATIONS, IMAGE_EXTENSIONS, SCALE
+from srgan_tf.config import AUGMENTS, IMAGE_EXTENSIONS, SCALE, parse_train_degradation
 
 # Formats tf.io.decode_image handles natively; anything else (or CMYK JPEG) goes through PIL.
 _TF_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")
@@ -317,6 +317,32 @@ def pairs_of_batch(hr_u8):
     return imaging.bicubic_downsample(hr), hr
 
 
+def degraded_pairs_of_batch(hr_u8, indices, spec, seed):
+    """`pairs_of_batch`, then one fixed degradation of each LR, as evaluate makes its LR.
+
+    The batch's bicubic LR is rounded to 8 bits and degraded by `degradations.degrade_fixed`
+    (the noise seeded by the stream's seed and the element's index).
+
+    Args:
+      hr_u8: uint8 [B, c, c, 3].
+      indices: int64 [B], the elements' indices in the stream.
+      spec: (kind, value) from `config.parse_degradation`.
+      seed: integer seed of the stream.
+    Returns:
+      (lr float32 [B, c/4, c/4, 3], hr float32 [B, c, c, 3]), both in [-1, 1].
+    """
+    lr, hr = pairs_of_batch(hr_u8)
+    seeds = tf.stack([tf.fill(tf.shape(indices), tf.constant(seed, tf.int64)), indices], axis=1)
+
+    def degrade(args):
+        lr_u8, element_seed = args
+        return degradations.degrade_fixed(
+            lr_u8, spec, tf.random.experimental.stateless_fold_in(element_seed, 1))
+
+    lr_u8 = tf.map_fn(degrade, (imaging.signed_to_uint8(lr), seeds), fn_output_signature=tf.uint8)
+    return imaging.uint8_to_signed(tf.ensure_shape(lr_u8, lr.shape)), hr
+
+
 def realistic_pair(hr_u8, seed):
     """Turns one uint8 HR crop into an (lr, hr) pair whose LR is `degradations.realistic_lr`.
 
@@ -346,8 +372,9 @@ class TrainingData:
       crops_per_image: crops drawn from each image read (see the module docstring). An epoch
         reads every image once, so it has crops_per_image times the steps.
       degradation: how LR patches are made: "bicubic" (the recipe: one antialiased bicubic x4
-        per batch) or "realistic" (`degradations.realistic_lr` per element, seeded by the
-        element's index, so the stream stays a pure function of (seed, index)).
+        per batch), "realistic" (`degradations.realistic_lr` per element, seeded by the
+        element's index, so the stream stays a pure function of (seed, index)), or one fixed
+        "jpeg:Q", "blur:S" or "noise:S" after the bicubic (`degraded_pairs_of_batch`).
     """
 
     def __init__(self, files, crop_size, batch_size, seed=0, augment="flip_rot90", cache=False,
@@ -358,13 +385,13 @@ class TrainingData:
             raise ValueError(f"--augment must be one of {', '.join(AUGMENTS)}, got {augment!r}")
         if crops_per_image < 1:
             raise ValueError(f"--crops_per_image must be >= 1, got {crops_per_image}")
-        if degradation not in DEGRADATIONS:
-            raise ValueError(f"--degradation must be one of {', '.join(DEGRADATIONS)}, got "
-                             f"{degradation!r}")
+        parsed_degradation = parse_train_degradation(degradation, crop_size)
         self.files, self.crop_size, self.batch_size = list(files), crop_size, batch_size
         self.seed, self.augment, self.cache = seed, augment, cache
         self.crops_per_image = crops_per_image
         self.degradation = degradation
+        # (kind, value) of a fixed degradation, else None.
+        self._fixed = parsed_degradation if isinstance(parsed_degradation, tuple) else None
         n = len(self.files)
         # Each epoch reads every image once and drops the remainder of the last batch (as the
         # recipe does); a folder smaller than one batch is streamed across epoch boundaries.
@@ -537,6 +564,9 @@ class TrainingData:
                 [tf.constant(seed, tf.int64), index])), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
             ds = ds.batch(local, drop_remainder=True)
+        elif self._fixed is not None:  # one bicubic per batch, then the degradation per element
+            ds = ds.map(lambda x, index: degraded_pairs_of_batch(read(x), index, self._fixed, seed),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:  # one bicubic per batch
             ds = ds.map(lambda x, index: pairs_of_batch(read(x)),
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -9,7 +9,8 @@ Two uses share these pure tensor functions:
 * evaluation with `--degradation jpeg:Q | blur:S | noise:S` (`config.parse_degradation`):
   `degrade_lr` applies one fixed
   degradation to the protocol's bicubic LR (`evaluate.protocol_lr`), so the gain of a model trained
-  for real photos is scored with the usual protocol.
+  for real photos is scored with the usual protocol; training with the same `--degradation
+  KIND:VALUE` applies it (`degrade_fixed`) to each training LR patch.
 
 The ranges of the chain are those of `config.Degradation` (with their sources). Images here are
 float32 in [0, 1] (the range JPEG and noise levels are defined in) or uint8; the conversions to the
@@ -147,6 +148,32 @@ def realistic_lr(hr, seed, params=Degradation()):
                                 hr.shape[1] // SCALE if hr.shape[1] else None, 3])
 
 
+def degrade_fixed(lr_u8, spec, seed):
+    """Applies one fixed degradation to an LR image, in TensorFlow ops.
+
+    Evaluation (`degrade_lr`) and training with `--degradation KIND:VALUE` (data.py) share it, so
+    a model is trained on exactly the degradation it is scored on.
+
+    Args:
+      lr_u8: uint8 [h, w, 3], a bicubic LR rounded to 8 bits.
+      spec: (kind, value) from `config.parse_degradation`: JPEG at quality value, Gaussian blur
+        of sigma value LR pixels, or Gaussian noise of sigma value 8-bit levels.
+      seed: int32 or int64 [2], the stateless seed of the noise.
+    Returns:
+      uint8 [h, w, 3].
+    """
+    kind, value = spec
+    if kind == "jpeg":
+        return tf.image.adjust_jpeg_quality(lr_u8, value)
+    image = tf.cast(lr_u8, tf.float32) / 255.0
+    if kind == "blur":
+        size = 2 * math.ceil(3 * value) + 1
+        image = blur(image, gaussian_kernel(value, value, 0.0, size))
+    else:  # noise
+        image += tf.random.stateless_normal(tf.shape(image), seed) * (value / 255.0)
+    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
+
+
 def degrade_lr(lr_u8, spec, seed=0):
     """Applies one fixed degradation to an LR image (evaluation).
 
@@ -157,13 +184,4 @@ def degrade_lr(lr_u8, spec, seed=0):
     Returns:
       numpy uint8 [h, w, 3].
     """
-    kind, value = spec
-    if kind == "jpeg":
-        return tf.image.adjust_jpeg_quality(tf.convert_to_tensor(lr_u8), value).numpy()
-    image = tf.cast(lr_u8, tf.float32) / 255.0
-    if kind == "blur":
-        size = 2 * math.ceil(3 * value) + 1
-        image = blur(image, gaussian_kernel(value, value, 0.0, size))
-    else:  # noise
-        image += tf.random.stateless_normal(tf.shape(image), [seed, 0]) * (value / 255.0)
-    return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8).numpy()
+    return degrade_fixed(tf.convert_to_tensor(lr_u8), spec, [seed, 0]).numpy()

@@ -46,6 +46,12 @@ def _error_line(result):
       "--vgg_input_size", "-1"], "--vgg_input_size must be >= 0 (0: the crop itself), got -1"),
     (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--vgg_weights",
       "missing.h5"], "--vgg_weights must be 'imagenet', 'none' or an existing .h5 file"),
+    (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--degradation",
+      "jpeg:0"], "--degradation must be bicubic, realistic, jpeg:QUALITY (1-100), blur:SIGMA or "
+                 "noise:SIGMA (> 0), got 'jpeg:0'"),
+    (["--stage", "init", "--checkpoint_dir", "RUN", "--hr_dir", "data/sample", "--degradation",
+      "blur:9", "--crop_size", "96"], "--degradation blur:9 reaches 27 LR pixels: --crop_size "
+                                      "must be above 108, got 96"),
 ])
 def test_bad_usage_is_one_line_and_exit_code_2(tmp_path, args, message):
     args = [str(tmp_path / a) if a == "RUN" else a for a in args]

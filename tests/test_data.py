@@ -368,17 +368,23 @@ def test_augment_and_crops_per_image_defaults():
     with pytest.raises(ValueError, match="--augment must be one of none, flip, flip_rot90"):
         data.TrainingData([data.ImageFile("a.png", 32, 32, False)], 32, 1, augment=True)
 
-def test_realistic_degradation_is_per_element_and_resumes(image_dir):
-    files = _files(image_dir, 32)
+def _degraded_streams(files, degradation, seed, count, resume_at):
+    """(full, resumed, clean): `count` batches of 2 at crop 32 with `degradation`, the same
+    stream resumed at step `resume_at` (checked equal to the full one from there), and the
+    bicubic stream of the same seed."""
+    def stream(start_step, kind, take):
+        ds = data.TrainingData(files, 32, 2, seed=seed, degradation=kind).dataset(start_step)
+        return [(lr.numpy(), hr.numpy()) for lr, hr in ds.take(take)]
 
-    def stream(start_step=0, degradation="realistic", count=5):
-        ds = data.TrainingData(files, 32, 2, seed=3, degradation=degradation).dataset(start_step)
-        return [(lr.numpy(), hr.numpy()) for lr, hr in ds.take(count)]
-
-    full, resumed, clean = stream(), stream(start_step=2, count=3), stream(degradation="bicubic")
-    for (lr, hr), (lr2, hr2) in zip(full[2:], resumed):
+    full, resumed = stream(0, degradation, count), stream(resume_at, degradation, count - resume_at)
+    for (lr, hr), (lr2, hr2) in zip(full[resume_at:], resumed):
         np.testing.assert_array_equal(lr, lr2)
         np.testing.assert_array_equal(hr, hr2)
+    return full, resumed, stream(0, "bicubic", count)
+
+
+def test_realistic_degradation_is_per_element_and_resumes(image_dir):
+    full, _, clean = _degraded_streams(_files(image_dir, 32), "realistic", 3, 5, 2)
     for (lr, hr), (lr_clean, hr_clean) in zip(full, clean):
         np.testing.assert_array_equal(hr, hr_clean)  # the same HR crops: only the LR changes
         assert lr.shape == lr_clean.shape == (2, 8, 8, 3)
@@ -399,6 +405,39 @@ def test_realistic_lr_of_element_k_is_drawn_from_seed_and_k(image_dir, crops):
             expected = degradations.realistic_lr(tf.cast(hr_u8, tf.float32) / 255.0, seed)
             np.testing.assert_allclose(lr[s].numpy(), imaging.unit_to_signed(expected).numpy(),
                                        atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["jpeg:50", "noise:10", "blur:1.5"])
+def test_fixed_degradation_degrades_the_bicubic_lr_as_evaluate_does(image_dir, spec):
+    # --degradation KIND:VALUE trains on what `evaluate --degradation KIND:VALUE` scores: the
+    # batch's bicubic LR, rounded to 8 bits, then degrade_fixed (noise seeded by the index).
+    from srgan_tf import degradations
+    from srgan_tf.config import parse_degradation
+    full, _, clean = _degraded_streams(_files(image_dir, 32), spec, 7, 3, 1)
+    for t, ((lr, hr), (lr_clean, hr_clean)) in enumerate(zip(full, clean)):
+        np.testing.assert_array_equal(hr, hr_clean)
+        for s in range(2):
+            seed = tf.random.experimental.stateless_fold_in(
+                tf.constant([7, 2 * t + s], tf.int64), 1)
+            expected = degradations.degrade_fixed(imaging.signed_to_uint8(lr_clean[s]),
+                                                  parse_degradation(spec), seed)
+            np.testing.assert_array_equal(imaging.signed_to_uint8(lr[s]).numpy(), expected)
+        assert not np.allclose(lr, lr_clean, atol=2 / 255)
+
+
+def test_fixed_degradation_is_refused_in_one_line(tmp_path):
+    from srgan_tf.config import TrainConfig
+    image = [data.ImageFile("a.png", 32, 32, False)]
+    for bad in ("jpeg:0", "jpeg", "sharpen:2", "noise:-1"):
+        with pytest.raises(ValueError, match="^--degradation must be bicubic, realistic, "
+                                             "jpeg:QUALITY .* got '" + bad + "'$"):
+            data.TrainingData(image, 32, 1, degradation=bad)
+        with pytest.raises(ValueError, match="^--degradation must be"):
+            TrainConfig(stage="init", checkpoint_dir="run", hr_dir=str(tmp_path),
+                        degradation=bad).validate()
+    with pytest.raises(ValueError, match="^--degradation blur:3 reaches 9 LR pixels: "
+                                         "--crop_size must be above 36, got 32$"):
+        data.TrainingData(image, 32, 1, degradation="blur:3")
 
 
 def _splitmix64(seed, position):

@@ -5,7 +5,7 @@ import sys
 from absl import flags, logging
 
 from srgan_tf.cli import common
-from srgan_tf.config import (AUGMENTS, DEGRADATIONS, FILE_CROPS_PER_IMAGE, GAN_UPDATES,
+from srgan_tf.config import (AUGMENTS, FILE_CROPS_PER_IMAGE, GAN_UPDATES,
                              PRECISIONS, PRESETS, STAGES, STRATEGIES, Recipe, TrainConfig)
 
 FLAGS = flags.FLAGS
@@ -46,8 +46,9 @@ def define_flags():
     flags.DEFINE_bool("cache", False, "Keep decoded training images in RAM (decoded in parallel).")
     flags.DEFINE_integer("crops_per_image", None, "Crops drawn from each image read (default: "
                          f"{FILE_CROPS_PER_IMAGE} from image files, 1 from --store or --cache).")
-    flags.DEFINE_enum("degradation", "bicubic", list(DEGRADATIONS), "LR patches: bicubic x4 (the "
-                      "recipe) or realistic (random blur, x4 kernel, noise and JPEG; for real photos).")
+    flags.DEFINE_string("degradation", "bicubic", "LR patches: bicubic x4 (the recipe), realistic "
+                        "(random blur, x4 kernel, noise and JPEG; for real photos), or bicubic then "
+                        "one fixed jpeg:QUALITY, blur:SIGMA or noise:SIGMA (as evaluate's).")
     flags.DEFINE_bool("icnr", False, "ICNR init of the sub-pixel convs (against checkerboard "
                       "artifacts; not part of either recipe).")
     flags.DEFINE_bool("gan_freeze_bn", False, "Stage gan: keep the generator's BatchNorm "
