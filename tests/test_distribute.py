@@ -37,8 +37,12 @@ TIMEOUT = 400  # seconds for one training process (they take ~20-60 s on 2 busy 
 # earlier draws 7e-5, 1e-8 and 2e-5. Per-replica BatchNorm instead (no synchronisation), same
 # crops: gan losses 2.6e-2 apart, trainable weights 8.8e-4 (max) and 5.1e-5 (mean), moving
 # statistics 6.2e-2; and already in stage init losses 1.5e-5, weights 4.7e-4 and 2.9e-5 apart.
-# So these bounds still fail it, in both stages.
-LOSS_RTOL = {"init": 1e-5, "gan": 1e-2}
+# So these bounds still fail it, in both stages. On an Intel Xeon with AMX-BF16 the same
+# synchronised run gave gan weights 2.3e-4 (max) and 3.6e-6 (mean), moving statistics 2.0e-3,
+# and the adversarial loss of step 3 1.1e-2 relative (the generator's pass through the
+# discriminator just updated, where the flipped updates act first; the other losses within
+# 5e-4); per-replica BatchNorm there already fails stage init at step 1.
+LOSS_RTOL = {"init": 1e-5, "gan": 2e-2}
 WEIGHT_ATOL = {"init": 1e-6, "gan": 6e-4}  # gan: up to two opposite Adam updates per step
 WEIGHT_MEAN_ATOL = {"init": 1e-8, "gan": 2e-5}
 MOVING_ATOL = {"init": 1e-6, "gan": 1e-2}  # BatchNorm moving mean and variance
