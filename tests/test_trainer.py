@@ -148,12 +148,20 @@ def test_rerun_resumes_and_a_finished_stage_does_nothing(tmp_path, image_dir, ti
     assert tf.train.latest_checkpoint(str(tmp_path / "run" / "init")).endswith("ckpt-6")
 
 
-def test_interrupted_run_continues_where_it_stopped(tmp_path, image_dir, tiny_recipe):
-    straight = _trainer(_config(tmp_path / "a", image_dir, tiny_recipe, "init", 4))
+@pytest.mark.parametrize("degradation", ["bicubic", "realistic", "jpeg:40"])
+def test_interrupted_run_continues_where_it_stopped(tmp_path, image_dir, tiny_recipe,
+                                                    degradation):
+    def run(folder, steps):
+        config = _config(tmp_path / folder, image_dir, tiny_recipe, "init", steps,
+                         degradation=degradation)
+        assert config.degradation == degradation
+        return _trainer(config)
+
+    straight = run("a", 4)
     straight.train()
-    half = _trainer(_config(tmp_path / "b", image_dir, tiny_recipe, "init", 2))
+    half = run("b", 2)
     half.train()
-    rest = _trainer(_config(tmp_path / "b", image_dir, tiny_recipe, "init", 4))
+    rest = run("b", 4)
     rest.train()
     for a, b in zip(straight.generator.variables, rest.generator.variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
