@@ -210,6 +210,11 @@ def parse_degradation(spec):
     return kind, number
 
 
+def blur_radius(sigma):
+    """Radius in pixels of the Gaussian kernel of a fixed `blur:SIGMA` (3 sigma, rounded up)."""
+    return math.ceil(3 * sigma)
+
+
 def parse_train_degradation(spec, crop_size):
     """Parses train.py's `--degradation`: bicubic, realistic, or one fixed KIND:VALUE.
 
@@ -229,7 +234,7 @@ def parse_train_degradation(spec, crop_size):
     except ValueError:
         raise ValueError(f"--degradation must be {', '.join(DEGRADATIONS)}, jpeg:QUALITY "
                          f"(1-100), blur:SIGMA or noise:SIGMA (> 0), got {spec!r}") from None
-    reach = math.ceil(3 * value)  # a blur kernel's radius in LR pixels (degradations.degrade_fixed)
+    reach = blur_radius(value)  # LR pixels
     if kind == "blur" and reach >= crop_size // SCALE:
         raise ValueError(f"--degradation {spec} reaches {reach} LR pixels: --crop_size must be "
                          f"above {SCALE * reach}, got {crop_size}")

@@ -21,7 +21,7 @@ import math
 
 import tensorflow as tf
 
-from srgan_tf.config import SCALE, Degradation
+from srgan_tf.config import SCALE, Degradation, blur_radius
 
 _DOWNSAMPLE_METHODS = ("bicubic", "bilinear", "area")
 
@@ -167,8 +167,7 @@ def degrade_fixed(lr_u8, spec, seed):
         return tf.image.adjust_jpeg_quality(lr_u8, value)
     image = tf.cast(lr_u8, tf.float32) / 255.0
     if kind == "blur":
-        size = 2 * math.ceil(3 * value) + 1
-        image = blur(image, gaussian_kernel(value, value, 0.0, size))
+        image = blur(image, gaussian_kernel(value, value, 0.0, 2 * blur_radius(value) + 1))
     else:  # noise
         image += tf.random.stateless_normal(tf.shape(image), seed) * (value / 255.0)
     return tf.cast(tf.round(tf.clip_by_value(image, 0.0, 1.0) * 255.0), tf.uint8)
