@@ -7,6 +7,7 @@ import subprocess
 import sys
 import zlib
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -308,6 +309,26 @@ def test_upscale_file_refuses_bad_inputs_and_never_overwrites_one(tmp_path):
                        match="--ext must be one of png, jpeg, webp, tiff, bmp, got 'gif'"):
         upscale.upscale_file(bicubic, source, tmp_path / "x.gif", image_format="gif")
     assert sorted(os.listdir(tmp_path)) == ["a.png", "bad.jpg"]  # no partial or temporary file
+
+
+class _Failing(keras.layers.Layer):
+    """A layer whose op fails when it runs (a reshape to the wrong size)."""
+
+    def call(self, x):
+        return tf.reshape(x, [7])
+
+
+def test_a_model_that_fails_gives_the_ops_own_error_line(tmp_path):
+    # Called eagerly, Keras wraps the op's error in "Exception encountered when calling ...";
+    # the error line gives the op's message instead, and no output is written.
+    source = write(tmp_path / "a.png", Image.fromarray(photo(8, 8)))
+    layer = _Failing()
+    with pytest.raises(ValueError) as raised:
+        upscale.upscale_file(lambda lr: layer(tf.constant(lr)), source, tmp_path / "a_x4.png")
+    message = str(raised.value)
+    assert message.startswith(f"the model failed on {source}: Input to reshape is a tensor with")
+    assert "\n" not in message and "Exception encountered" not in message
+    assert sorted(os.listdir(tmp_path)) == ["a.png"]
 
 
 def test_a_failed_write_leaves_no_output_and_no_temporary(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image
 
-from srgan_tf import degradations, files, metrics, report
+from srgan_tf import degradations, errors, files, metrics, report
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_downsample, bicubic_upsample, modcrop, read_rgb,
                               signed_to_uint8, uint8_to_signed)
@@ -102,7 +102,7 @@ def _evaluate_image(sr_fn, baseline_fn, hr, crop_border, artifacts=False, degrad
     try:
         sr = upscale_array(sr_fn, lr, tile=0)
     except tf.errors.OpError as e:
-        raise ValueError(f"the model failed: {e.message.splitlines()[0]}") from None
+        raise ValueError(f"the model failed: {errors.first_line(e)}") from None
     seconds = time.perf_counter() - start
     row = {**score(sr, hr, crop_border), "size": [hr.shape[1], hr.shape[0]]}
     if artifacts:

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from srgan_tf import bench, files
+from srgan_tf import bench, errors, files
 from srgan_tf.config import PRESETS, SCALE
 from srgan_tf.serving.module import FLOAT_INPUT, FLOAT_OUTPUT, SIGNATURE_FLOAT
 
@@ -223,8 +223,7 @@ def time_steps(config, deadline):
                     try:
                         row[key] = bench.measure_step(timing, stage, preset, policy, jit)
                     except (tf.errors.OpError, ValueError) as e:
-                        message = getattr(e, "message", None) or str(e)
-                        row[key] = {"error": message.strip().splitlines()[0][:500]}
+                        row[key] = {"error": errors.first_line(e)[:500]}
                         logging.error("%s step %s %s %s failed: %s", stage, preset, policy, key,
                                       row[key]["error"])
                 if "ms" in row.get("plain", {}) and "ms" in row.get("xla", {}):

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from srgan_tf import errors
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import signed_to_unit, uint8_to_signed, unit_to_signed
 from srgan_tf.serving.module import FLOAT_INPUT, FLOAT_OUTPUT
@@ -85,5 +86,4 @@ def _convert_tflite(generator, input_size):
         return tflite_model(generator, input_size)
     except Exception as e:  # pylint: disable=broad-except  # the converter raises many types
         hint = "" if input_size else " (try a fixed size with --tflite_input_size)"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"TFLite conversion failed{hint}: {first}") from e
+        raise ValueError(f"TFLite conversion failed{hint}: {errors.first_line(e)}") from e

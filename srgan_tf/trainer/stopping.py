@@ -8,6 +8,8 @@ import threading
 import tensorflow as tf
 from absl import logging
 
+from srgan_tf import errors
+
 
 class NonFiniteLossError(ValueError):
     """A loss term or gradient became NaN or infinite; no checkpoint was written from that state."""
@@ -34,9 +36,8 @@ def _save(manager, step):
     try:
         return manager.save(checkpoint_number=step)
     except (tf.errors.OpError, OSError) as e:
-        message = getattr(e, "message", None) or str(e)
         raise CheckpointWriteError(
-            f"cannot write checkpoint {step} in {manager.directory}: {message.splitlines()[0]}; "
+            f"cannot write checkpoint {step} in {manager.directory}: {errors.first_line(e)}; "
             f"the latest checkpoint is still {tf.train.latest_checkpoint(manager.directory)}"
         ) from None
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import logging
 from PIL import Image, ImageOps
 
-from srgan_tf import files
+from srgan_tf import errors, files
 from srgan_tf.config import IMAGE_EXTENSIONS, SCALE
 from srgan_tf.image_files import (DEFAULT_MAX_INPUT_PIXELS, DEFAULT_SUFFIX, FORMATS,  # noqa: F401
                                   check_pixels, image_size, list_inputs, output_metadata,
@@ -173,6 +173,6 @@ def upscale_file(sr_fn, input_path, out_path, tile="auto", overlap=DEFAULT_OVERL
                 tile = smaller
             except tf.errors.OpError as e:
                 raise ValueError(f"the model failed on {input_path}: "
-                                 f"{e.message.splitlines()[0]}") from None
+                                 f"{errors.first_line(e)}") from None
     return {"input_size": (width, height), "output_size": (width * SCALE, height * SCALE),
             "mode": output_mode(gray, alpha is not None, image_format), "tile": tile}

@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from srgan_tf import errors
 from srgan_tf.config import SCALE
 from srgan_tf.imaging import (bicubic_upsample, signed_to_uint8, signed_to_unit, uint8_to_signed,
                               unit_to_signed)
@@ -64,7 +65,7 @@ def saved_model_resolver(path):
     try:
         loaded = tf.saved_model.load(path)
     except (OSError, ValueError, tf.errors.OpError) as e:
-        raise ValueError(f"cannot load SavedModel {path}: {str(e).splitlines()[0]}") from None
+        raise ValueError(f"cannot load SavedModel {path}: {errors.first_line(e)}") from None
     serving = loaded.signatures.get(SIGNATURE_FLOAT)
     if serving is None or FLOAT_INPUT not in serving.structured_input_signature[1]:
         raise ValueError(f"SavedModel {path} has no {SIGNATURE_FLOAT} signature taking "
