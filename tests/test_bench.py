@@ -14,6 +14,7 @@ from PIL import Image
 
 from srgan_tf import bench
 from srgan_tf import precision as precision_lib
+from srgan_tf.bench.ceilings import device_info
 from srgan_tf.config import Recipe
 from srgan_tf.models import Discriminator, Generator
 from tests.conftest import REPO, write_images
@@ -91,6 +92,16 @@ def test_time_calls_stops_at_the_budget():
     assert len(bench.time_calls(fn, warmup=0, repeats=3)) == 3
 
 
+def _results(config, details=None, **system):
+    """What `run_benchmark` returns with no section run, for `format_table`."""
+    return {"system": {"device": "CPU: x", "cpu_features": [], "usable_cores": 2, "cores": 2,
+                       "intra_op_threads": 2, "onednn_opts": "default", "tensorflow": "x",
+                       **system},
+            "settings": bench._settings(config), "details": details or {}, "targets": [],
+            **dict.fromkeys(["matmul_gflops", "conv_gflops", "pipeline_patches_per_s",
+                             "infer_ms", "upscale_2048_peak_rss_mb"])}
+
+
 @pytest.mark.parametrize("features,timed", [
     (["AVX2"], ("float32",)),
     (["AVX2", "AVX-512", "AVX512-BF16"], ("float32", "mixed_bfloat16"))])
@@ -117,15 +128,39 @@ def test_quick_times_only_native_precisions_unless_forced(monkeypatch, features,
     assert (quick.infer_sizes, full.infer_sizes) == ((128, 256), (128, 512))
     assert bench.BenchConfig.create(quick=True, infer_sizes=(64,)).infer_sizes == (64,)
     assert (quick.matmul_size, full.matmul_size) == (2048, 4096)
-    results = {"system": {"intra_op_threads": 2, "usable_cores": 2, "cores": 2,
-                          "cpu_features": features, "onednn_opts": "default",
-                          "tensorflow": tf.__version__, "device": "CPU: x"},
-               "settings": bench._settings(quick), "details": {}, "targets": [],
-               **dict.fromkeys(["matmul_gflops", "conv_gflops", "pipeline_patches_per_s",
-                                "infer_ms", "upscale_2048_peak_rss_mb"])}
+    results = _results(quick, cpu_features=features, tensorflow=tf.__version__)
     header = bench.format_table(results).splitlines()[0]
     assert ("not timed: mixed_bfloat16 (emulated here; --precisions forces it)" in header) \
         == bool(skipped)
+
+
+@pytest.mark.parametrize("run,state", [
+    ({"complete": True, "exit_code": 0, "tiles_done": 121, "tiles": 121}, "own process)"),
+    ({"complete": False, "exit_code": -9, "tiles_done": 12, "tiles": 121},
+     "own process, stopped after 20 s at tile 12 of 121)"),
+    ({"complete": False, "exit_code": -9, "tiles_done": None, "tiles": None},
+     "own process, stopped after 20 s before its first progress line)"),
+    ({"complete": False, "exit_code": 2, "tiles_done": None, "tiles": None},
+     "own process, FAILED with exit code 2)")])
+def test_upscale_row_says_how_far_the_cli_got(run, state):
+    upscale = {"peak_rss_mb": 900.0, "seconds": 20.0, "tile": None, "size": 2048, **run}
+    results = _results(bench.BenchConfig.create(quick=True), details={"upscale": upscale})
+    row = [line for line in bench.format_table(results).splitlines() if "tiled upscale" in line]
+    assert len(row) == 1 and f"(tile 192 (CLI default), {state}" in row[0]
+
+
+def test_quick_skips_bf16_under_a_onednn_isa_cap(monkeypatch):
+    # The CPU has AVX512-BF16, but ONEDNN_MAX_CPU_ISA=AVX2 leaves oneDNN no bf16 convolution.
+    monkeypatch.setattr(precision_lib, "cpu_features", lambda *_: ["AVX2", "AVX-512",
+                                                                   "AVX512-BF16"])
+    monkeypatch.setattr(precision_lib, "gpu_compute_capabilities", lambda: [])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    quick = bench.BenchConfig.create(quick=True, precisions=None)
+    assert (quick.precisions, quick.skipped_precisions) == (("float32",), ("mixed_bfloat16",))
+    info = device_info()
+    assert (info["onednn_max_cpu_isa"], info["bf16_native"]) == ("AVX2", False)
+    results = _results(quick, **info)
+    assert "oneDNN default, ISA cap AVX2; TF" in bench.format_table(results)
 
 
 @pytest.mark.slow
@@ -236,6 +271,33 @@ def test_cli_writes_table_and_json(tmp_path):
     figures = json.loads(out.read_text())
     assert set(figures["conv_gflops"]) == {"float32"} and figures["init_step_ms"] is None
     assert figures["settings"]["quick"] and figures["settings"]["repeats"] == 3
+
+
+_FAKE_RUN = """
+import sys
+import keras
+from srgan_tf import bench
+from srgan_tf.cli import bench as cli
+from tests.test_bench import _results
+
+def fake_run(config):
+    keras.utils.Progbar(2, unit_name="image").update(2)  # as the pipeline's --cache decode does
+    return _results(config)
+
+bench.run_benchmark = fake_run
+sys.argv = ["bench", "--sections", "pipeline", "--precisions", "float32"]
+cli.run()
+"""
+
+
+def test_cli_stdout_is_the_table_alone():
+    # Progress bars during the run (Keras's Progbar writes to sys.stdout) go to stderr.
+    env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, "-c", _FAKE_RUN], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("srgan_tf benchmark: ")
+    assert "2/2" in result.stderr and "2/2" not in result.stdout
 
 
 @pytest.mark.parametrize("args,message", [

@@ -67,3 +67,28 @@ def test_train_steps_run_in_mixed_precision(tmp_path, image_dir, tiny_recipe, vg
             assert isinstance(t.g_optimizer, keras.optimizers.LossScaleOptimizer)
             if stage == "gan":
                 assert isinstance(t.d_optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+@pytest.mark.parametrize("cap,bf16", [
+    ("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
+    ("AVX512_CORE_AMX", True), ("ALL", True), ("", True)])
+def test_onednn_isa_cap_below_bf16_rules_bf16_out(monkeypatch, cap, bf16):
+    # Under ONEDNN_MAX_CPU_ISA=AVX2 oneDNN has no bf16 convolution: a bf16 model fails there.
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    features = ["AVX2", "AVX-512", "AVX512-BF16"]
+    assert precision.resolve_precision("auto", features, []) == (
+        "mixed_bfloat16" if bf16 else "float32")
+    assert ("mixed_bfloat16" in precision.native_precisions(features, [])) == bf16
+    assert precision.resolve_precision("mixed_bfloat16", features, []) == "mixed_bfloat16"
+    assert precision.resolve_precision("auto", ["AVX2"], []) == "float32"
+    # A GPU's choice does not depend on the CPU's oneDNN.
+    assert precision.resolve_precision("auto", features, [(8, 0)]) == "mixed_bfloat16"
+
+
+def test_onednn_isa_cap_reads_the_older_name_too():
+    assert precision.onednn_isa_cap({"DNNL_MAX_CPU_ISA": "avx2"}) == "AVX2"
+    assert precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "AVX2",
+                                     "DNNL_MAX_CPU_ISA": "ALL"}) == "AVX2"
+    assert precision.onednn_isa_cap({"ONEDNN_MAX_CPU_ISA": "default"}) is None
+    assert precision.onednn_isa_cap({}) is None

@@ -109,4 +109,5 @@ def device_info():
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads() or None,
             "bf16_native": bool(native),
             "onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+            "onednn_max_cpu_isa": precision_lib.onednn_isa_cap(),
             "tensorflow": tf.__version__, "keras": keras.__version__}

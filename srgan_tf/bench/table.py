@@ -42,9 +42,10 @@ def format_table(results):
                   "of ceiling", "target"),
              _row(*["---"] * 8)]
     features = ", ".join(info["cpu_features"]) or "none of AVX2/AVX-512/AVX512-BF16/AMX"
+    cap = f", ISA cap {info['onednn_max_cpu_isa']}" if info.get("onednn_max_cpu_isa") else ""
     lines.append(_row(0, f"{info['device']}; CPU features {features}; "
                          f"{info['usable_cores']} of {info['cores']} cores, intra-op threads "
-                         f"{threads}, oneDNN {info['onednn_opts']}; TF {info['tensorflow']}",
+                         f"{threads}, oneDNN {info['onednn_opts']}{cap}; TF {info['tensorflow']}",
                       "", "", "", "", "", ""))
     if results["matmul_gflops"]:
         size, conv, feat = settings["matmul_size"], settings["conv_size"], settings["conv_feat"]
@@ -144,10 +145,11 @@ def format_table(results):
     upscale = details.get("upscale")
     if upscale:
         size = upscale["size"]
+        reached = (f"at tile {upscale['tiles_done']} of {upscale['tiles']}"
+                   if upscale["tiles_done"] is not None else "before its first progress line")
         state = "" if upscale["complete"] else (
-            f", stopped after {upscale['seconds']:.0f} s at tile {upscale['tiles_done']} of "
-            f"{upscale['tiles']}" if upscale["exit_code"] == -9 else
-            f", FAILED with exit code {upscale['exit_code']}")
+            f", stopped after {upscale['seconds']:.0f} s {reached}" if upscale["exit_code"] == -9
+            else f", FAILED with exit code {upscale['exit_code']}")
         tile = upscale["tile"] if upscale["tile"] is not None else f"{DEFAULT_TILE} (CLI default)"
         lines.append(_row(5, f"tiled upscale CLI {size}x{size} -> {SCALE * size}x{SCALE * size}"
                              f" (tile {tile}, own process{state})", "float32",

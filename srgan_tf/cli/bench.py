@@ -8,6 +8,9 @@ inference, tiled upscale memory) and optionally writes every figure as JSON.
   python -m srgan_tf.bench --quick --sections init,gan --jit_compile off,on   # XLA or not
 """
 
+import contextlib
+import sys
+
 from absl import flags, logging
 
 from srgan_tf.cli import common
@@ -100,7 +103,9 @@ def main(argv):
     for gpu in tf.config.list_physical_devices("GPU"):
         tf.config.experimental.set_memory_growth(gpu, True)
     logging.info("benchmark settings: %s", config)
-    results = bench.run_benchmark(config)
+    # Progress bars (keras.utils.Progbar writes to sys.stdout) go to stderr: stdout is the table.
+    with contextlib.redirect_stdout(sys.stderr):
+        results = bench.run_benchmark(config)
     print(bench.format_table(results), flush=True)
     if FLAGS.output_json:
         common.write_json(results, FLAGS.output_json)
