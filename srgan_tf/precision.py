@@ -17,11 +17,10 @@ from absl import logging
 from srgan_tf.config import PRECISIONS
 _FEATURES = (("avx2", "AVX2"), ("avx512f", "AVX-512"), ("avx512_bf16", "AVX512-BF16"),
              ("amx_bf16", "AMX-BF16"))
-# ONEDNN_MAX_CPU_ISA values (oneDNN 3.x) under which oneDNN still runs bf16 convolutions; "ALL" and
-# "DEFAULT" mean no cap. DNNL_MAX_CPU_ISA is the older name of the same setting.
+# ONEDNN_MAX_CPU_ISA caps (oneDNN 3.x) under which oneDNN still runs bf16 convolutions.
 _ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX10_1_512", "AVX512_CORE_AMX",
                      "AVX10_1_512_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512_AMX_FP16",
-                     "AVX10_2_512", "AVX10_2_512_AMX_2", "ALL", "DEFAULT")
+                     "AVX10_2_512", "AVX10_2_512_AMX_2")
 
 
 def cpu_features(cpuinfo="/proc/cpuinfo"):
