@@ -592,6 +592,18 @@ def test_progress_writes_plain_lines_when_not_a_terminal(monkeypatch):
     assert not {"\x1b", "\r", "\b"} & set(stream.getvalue())
 
 
+def test_progress_gives_a_first_estimate_after_the_first_tile(monkeypatch):
+    monkeypatch.setattr(common, "PROGRESS_SECONDS", 3600)
+    stream = io.StringIO()
+    progress = common.Progress(40, "tile", stream)
+    progress.update(0)
+    assert stream.getvalue() == ""  # nothing counted yet
+    for _ in range(3):
+        progress.step()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("1/40 tiles (2%)") and "left" in lines[0], lines
+
+
 def _imports_tensorflow(argv):
     """Runs argv under `python -X importtime`; True when tensorflow got imported."""
     env = dict(os.environ, PYTHONPATH=str(REPO))

@@ -47,8 +47,9 @@ def write_json(results, path):
 class Progress:
     """Progress of a countable job on stdout: a Keras progress bar on a terminal, else plain lines.
 
-    Redirected to a file or a pipe, stdout gets one plain line (no control codes) at most every
-    PROGRESS_SECONDS and one at the end: `12/40 tiles (30%), 20 s, about 47 s left`.
+    Redirected to a file or a pipe, stdout gets one plain line (no control codes) after the first
+    unit (the first estimate of the time left), then at most every PROGRESS_SECONDS, and one at
+    the end: `12/40 tiles (30%), 20 s, about 47 s left`.
 
     Args:
       total: the count when done (> 0).
@@ -61,6 +62,7 @@ class Progress:
         self._stream = stream or sys.stdout
         self._start = self._last = time.monotonic()
         self._bar = None
+        self._lines = 0
         if getattr(self._stream, "isatty", lambda: False)():
             import keras  # pylint: disable=import-outside-toplevel
             self._bar = keras.utils.Progbar(self.total, unit_name=unit)
@@ -74,7 +76,7 @@ class Progress:
         self.done = min(done, self.total)
         if self._bar is not None:
             self._bar.update(self.done)
-        elif time.monotonic() - self._last >= PROGRESS_SECONDS:
+        elif self.done and (not self._lines or time.monotonic() - self._last >= PROGRESS_SECONDS):
             self._line()
 
     def finish(self):
@@ -83,6 +85,7 @@ class Progress:
             self._line()
 
     def _line(self):
+        self._lines += 1
         self._last = now = time.monotonic()
         elapsed = now - self._start
         line = (f"{self.done}/{self.total} {self.unit}s ({100 * self.done // self.total}%), "
