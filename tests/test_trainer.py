@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import time
 
 import keras
@@ -259,8 +260,13 @@ def test_nan_stops_the_run_without_saving_the_bad_state(tmp_path, image_dir, tin
     import dataclasses
     config = dataclasses.replace(_config(tmp_path, image_dir, tiny_recipe, stage, 6,
                                          from_scratch=True), debug_nan_step=3)
-    with pytest.raises(trainer.NonFiniteLossError, match=rf"step 3: non-finite {terms}.*ckpt-2"):
+    with pytest.raises(trainer.NonFiniteLossError) as caught:
         _trainer(config, vgg=vgg_random).train()
+    # The terms a NaN HR batch must make non-finite; others (vgg, d_real) depend on how the CPU's
+    # ReLU and max-pool kernels treat NaN, and may be named too.
+    named = re.match(r"step 3: non-finite (.*?) \(", str(caught.value))
+    assert named and set(terms.split(", ")) <= set(named.group(1).split(", ")), str(caught.value)
+    assert str(caught.value).endswith(str(tmp_path / "run" / stage / "ckpt-2"))
     latest = tf.train.latest_checkpoint(str(tmp_path / "run" / stage))
     assert latest.endswith("ckpt-2")
     reader = tf.train.load_checkpoint(latest)
