@@ -1,5 +1,7 @@
 """Formulations of the paper generator's last conv (9x9, 64 -> 3, "same") timed against the conv
 ceiling, forward + input and kernel gradients, at [16, 96, 96, 64]: how FoldedConv2D was chosen.
+`fold2` is FoldedConv2D as the generator runs it (gradients by matmuls), `fold2conv` the same conv
+with the gradients of tf.nn.conv2d.
 
   python benchmarks/conv9x9.py float32 3      # dtype, rounds (interleaved)
   python benchmarks/conv9x9.py bfloat16 3
@@ -65,8 +67,10 @@ def columns(x, k):
     return tf.add_n([t[:, :, dx:dx + w, dx * F:(dx + 1) * F] for dx in range(K)])
 
 
-def folded(fold, filters=F):
+def folded(fold, filters=F, matmul_gradient=True):
+    """FoldedConv2D; matmul_gradient=False: its conv's gradients as oneDNN computes them."""
     layer = FoldedConv2D(filters, K, padding="same", use_bias=False, fold=fold)
+    layer.matmul_gradient = matmul_gradient
     return lambda x, k: layer.convolution_op(x, k)
 
 
@@ -104,7 +108,8 @@ def main():
         first_conv(dtype, rounds)
         return
     candidates = {"conv2d": conv2d, "pad8": padded(8), "pad16": padded(16), "taps": taps,
-                  "columns": columns, "fold2": folded(2), "fold3": folded(3), "fold4": folded(4)}
+                  "columns": columns, "fold2": folded(2), "fold2conv": folded(2, matmul_gradient=False),
+                  "fold3": folded(3), "fold4": folded(4)}
     rand = lambda shape, seed: tf.cast(  # noqa: E731
         tf.random.stateless_uniform(shape, [seed, 0], -1, 1), dtype)
     x, kernel, gy = rand([B, H, H, C], 1), rand([K, K, C, F], 2) * 0.05, rand([B, H, H, F], 3)

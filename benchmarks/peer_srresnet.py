@@ -91,6 +91,10 @@ def main():
     parser.add_argument("--autodiff_prelu", action="store_true",
                         help="also time the paper preset with its PReLUs' gradient by autodiff "
                              "of the select (as before blocks.prelu): row 'ours paper-autodiff'")
+    parser.add_argument("--conv_gradient", action="store_true",
+                        help="also time the paper preset with its folded last conv's gradients "
+                             "by convolutions (as before the matmul gradient): row "
+                             "'ours paper-convgrad'")
     parser.add_argument("--output_json", default=None)
     parser.add_argument("--peer_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -122,17 +126,20 @@ def main():
                                         tf.as_dtype(bench.COMPUTE_DTYPES[policy]), 1, 5)
             variants = [(p, p) for p in presets] + (
                 [("paper-conv2d", "paper")] if args.unfolded else []) + (
-                [("paper-autodiff", "paper")] if args.autodiff_prelu else [])
+                [("paper-autodiff", "paper")] if args.autodiff_prelu else []) + (
+                [("paper-convgrad", "paper")] if args.conv_gradient else [])
             for name, preset in variants:
                 fold_kernel = generator._FOLD_KERNEL  # pylint: disable=protected-access
                 if name == "paper-conv2d":
                     generator._FOLD_KERNEL = sys.maxsize  # pylint: disable=protected-access
                 blocks.PReLU.mask_gradient = name != "paper-autodiff"
+                blocks.FoldedConv2D.matmul_gradient = name != "paper-convgrad"
                 try:
                     ours = bench.measure_step(config, "init", preset, policy)
                 finally:
                     generator._FOLD_KERNEL = fold_kernel  # pylint: disable=protected-access
                     blocks.PReLU.mask_gradient = True
+                    blocks.FoldedConv2D.matmul_gradient = True
                 figures.setdefault((f"ours {name}", policy), []).append(ours["ms"])
                 shares.setdefault((name, policy), []).append(ours["gflops"] / ceiling)
             figures.setdefault(("pytorch SRResNet", policy), []).append(

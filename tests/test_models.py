@@ -229,7 +229,11 @@ def _forward_backward(layer, x, grad_y, jit_compile=False):
     (13, 10, 4, 3, 2, 2),  # even kernel: "same" pads 1 before, 2 after
     (9, 9, 9, 3, 8, 4)])
 @pytest.mark.parametrize("jit_compile", [False, True])
-def test_folded_conv_computes_conv2d(h, w, kernel, channels_in, filters, fold, jit_compile):
+@pytest.mark.parametrize("matmul_gradient", [True, False])
+def test_folded_conv_computes_conv2d(h, w, kernel, channels_in, filters, fold, jit_compile,
+                                     matmul_gradient, monkeypatch):
+    from srgan_tf.models.blocks import FoldedConv2D
+    monkeypatch.setattr(FoldedConv2D, "matmul_gradient", matmul_gradient)
     plain, folded = _conv_pair(filters, kernel, channels_in, fold)
     x = tf.random.normal([2, h, w, channels_in], seed=3)
     grad_y = tf.random.normal([2, h, w, filters], seed=4)

@@ -78,6 +78,53 @@ def folded_op_name(kernel_size, fold):
     return f"{FOLDED_OP_PREFIX}_k{kernel_size}_s{fold}"
 
 
+def same_conv_matmul_gradient(x, kernel, name=None):
+    """`tf.nn.conv2d(x, kernel, 1, "SAME")`, whose gradients are two matmuls instead of convs.
+
+    For a conv with few output channels F, the kernel gradient (and on some CPUs the input
+    gradient) runs far below oneDNN's convolution rate: on an AVX2 CPU the folded last conv of the
+    paper generator (5x5, 256 -> 12) took 3x longer forward + backward than with this gradient
+    (docs/benchmarks.md). Both gradients read one tensor: the upstream gradient g shifted by each
+    of the m x m taps, `shifted[q, t, f] = g[q - t + before, f]` (zero outside), [N, m*m*F]:
+
+      kernel gradient = x^T @ shifted            ([C, N] @ [N, m*m*F])
+      input gradient  = shifted @ kernel^T       ([N, m*m*F] @ [m*m*F, C])
+
+    the same sums as the convolutions', in another order (equal within float rounding). The
+    backward pass keeps what autodiff's keeps (x and the kernel), and builds `shifted` (m*m*F
+    values per position) only while it runs.
+
+    Args:
+      x: float [B, H, W, C].
+      kernel: [m, m, C, F] of x's dtype.
+      name: name of the forward Conv2D op.
+    Returns:
+      float [B, H, W, F].
+    """
+    m = kernel.shape[0]
+    before = (m - 1) // 2  # where "SAME" puts its zeros for stride 1: the extra one after
+
+    @tf.custom_gradient
+    def conv(x, kernel):
+        def grad(upstream):
+            height, width = tf.shape(upstream)[1], tf.shape(upstream)[2]
+            channels, filters = kernel.shape[2], kernel.shape[3]
+            padded = tf.pad(upstream, [[0, 0], [m - 1 - before, before], [m - 1 - before, before],
+                                       [0, 0]])
+            shifted = tf.reshape(tf.concat(
+                [padded[:, m - 1 - ty:m - 1 - ty + height, m - 1 - tx:m - 1 - tx + width, :]
+                 for ty in range(m) for tx in range(m)], -1), [-1, m * m * filters])
+            rows = tf.reshape(x, [-1, channels])
+            dkernel = tf.transpose(tf.reshape(tf.matmul(rows, shifted, transpose_a=True),
+                                              [channels, m, m, filters]), [1, 2, 0, 3])
+            by_tap = tf.reshape(tf.transpose(kernel, [0, 1, 3, 2]), [m * m * filters, channels])
+            return tf.reshape(tf.matmul(shifted, by_tap), tf.shape(x)), dkernel
+
+        return tf.nn.conv2d(x, kernel, 1, "SAME", name=name), grad
+
+    return conv(x, kernel)
+
+
 @keras.saving.register_keras_serializable(package="srgan_tf")
 class FoldedConv2D(keras.layers.Conv2D):
     """Keras Conv2D that computes a "same" k x k conv with few filters on a space-to-depth grid.
@@ -98,6 +145,10 @@ class FoldedConv2D(keras.layers.Conv2D):
       fold: space-to-depth block size (>= 1; 1 is Conv2D's own path).
       *args, **kwargs: those of keras.layers.Conv2D.
     """
+
+    # False: the convolutions' own gradients (benchmarks/peer_srresnet.py --conv_gradient times
+    # both); True: `same_conv_matmul_gradient`'s.
+    matmul_gradient = True
 
     def __init__(self, *args, fold=2, **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,6 +172,8 @@ class FoldedConv2D(keras.layers.Conv2D):
         flat = tf.concat([tf.reshape(kernel, [-1]), tf.zeros([1], kernel.dtype)], 0)
         folded = tf.gather(flat, index)  # [m, m, s*s*C, s*s*F]
         # "SAME" pads the blocks of zeros the fold needs (fold_kernel_index): no Pad pass.
+        if self.matmul_gradient:
+            return same_conv_matmul_gradient(blocks, folded, name=folded_op_name(k, s))
         return tf.nn.conv2d(blocks, folded, 1, "SAME", name=folded_op_name(k, s))
 
     def convolution_op(self, inputs, kernel):
