@@ -53,6 +53,7 @@ def test_shipped_models_reproduce_their_published_scores(name):
         assert measured[key] == pytest.approx(published[key], abs=tolerance), key
 
 
+@pytest.mark.slow
 def test_srresnet_real_beats_srresnet_on_jpeg_compressed_input():
     # weights/scores.json "jpeg:50": the protocol's bicubic LR, then JPEG quality 50
     # (`python -m srgan_tf.evaluate --degradation jpeg:50`). Set5 is re-measured for both.

@@ -170,6 +170,7 @@ def _run(module, *args):
                           capture_output=True, text=True, timeout=300, check=False)
 
 
+@pytest.mark.slow
 def test_cli_names_each_bad_file_once_and_train_refuses_with_one_line(tmp_path):
     hr = tmp_path / "hr"
     write_images(hr, [(48, 48), (40, 40)])
